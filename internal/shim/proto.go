@@ -1,0 +1,80 @@
+package shim
+
+import (
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// ConfigFile is the name of the shim's configuration inside the bundle.
+const ConfigFile = "shim.json"
+
+// Config is everything a shim needs to run one container. berthd writes it
+// to <bundle>/shim.json before starting `berth-shim <bundle>`.
+type Config struct {
+	ID          string   `json:"id"`
+	Bundle      string   `json:"bundle"`       // holds the OCI config.json
+	Runtime     string   `json:"runtime"`      // path of crun or runc
+	RuntimeRoot string   `json:"runtime_root"` // the runtime's --root
+	RuntimeArgs []string `json:"runtime_args,omitempty"`
+	Socket      string   `json:"socket"`    // unix socket the shim serves
+	ExitFile    string   `json:"exit_file"` // written (atomically) when the container exits
+	LogPath     string   `json:"log_path,omitempty"`
+	LogMaxSize  int64    `json:"log_max_size,omitempty"`  // bytes; 0: no rotation
+	LogMaxFiles int      `json:"log_max_files,omitempty"` // kept files including the live one
+	Terminal    bool     `json:"terminal,omitempty"`
+	OpenStdin   bool     `json:"open_stdin,omitempty"`
+	StdinOnce   bool     `json:"stdin_once,omitempty"`
+}
+
+// Request is the first line a client sends on a new connection, as JSON.
+// Op selects the operation; the other fields are its arguments.
+type Request struct {
+	Op     string `json:"op"`               // state, start, wait, kill, attach, resize, exec, exec-wait, shutdown
+	Signal int    `json:"signal,omitempty"` // kill
+	All    bool   `json:"all,omitempty"`    // kill: every process in the container
+	ExecID string `json:"exec_id,omitempty"`
+	// attach
+	Stdin  bool `json:"stdin,omitempty"`
+	Stdout bool `json:"stdout,omitempty"`
+	Stderr bool `json:"stderr,omitempty"`
+	// resize
+	Height uint16 `json:"height,omitempty"`
+	Width  uint16 `json:"width,omitempty"`
+	// exec
+	Process *specs.Process `json:"process,omitempty"`
+	Detach  bool           `json:"detach,omitempty"`
+}
+
+// Response is the one JSON line the shim answers with. Error is set when the
+// operation failed; for attach and exec the raw stream follows the line.
+type Response struct {
+	Error string      `json:"error,omitempty"`
+	Pid   int         `json:"pid,omitempty"`
+	State *State      `json:"state,omitempty"`
+	Exit  *ExitStatus `json:"exit,omitempty"`
+}
+
+// Status of the container process as the shim sees it.
+const (
+	StatusCreated = "created"
+	StatusRunning = "running"
+	StatusStopped = "stopped"
+)
+
+// State is the answer to "state".
+type State struct {
+	ID     string      `json:"id"`
+	Pid    int         `json:"pid"`
+	Status string      `json:"status"`
+	Exit   *ExitStatus `json:"exit,omitempty"`
+}
+
+// ExitStatus is how a process ended. Code follows Docker: the exit status,
+// or 128+signal when a signal killed it.
+type ExitStatus struct {
+	Code      int       `json:"code"`
+	ExitedAt  time.Time `json:"exited_at"`
+	OOMKilled bool      `json:"oom_killed,omitempty"`
+	Error     string    `json:"error,omitempty"`
+}
