@@ -44,6 +44,22 @@ type Request struct {
 	// exec
 	Process *specs.Process `json:"process,omitempty"`
 	Detach  bool           `json:"detach,omitempty"`
+	// NoStdin (exec, added) gives the exec /dev/null as stdin instead of a
+	// pipe fed by the connection, as `docker exec` without -i does. Without
+	// it the pipe closes when the client half-closes its connection.
+	NoStdin bool `json:"no_stdin,omitempty"`
+}
+
+// ReadyFD is the descriptor (the first of exec.Cmd.ExtraFiles) on which the
+// shim reports, once, that the container is created: one JSON Ready line,
+// then the shim closes it.
+const ReadyFD = 3
+
+// Ready is the shim's readiness report. Error carries the runtime's own
+// message, prefixed "OCI runtime create failed: " as dockerd does.
+type Ready struct {
+	Pid   int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Response is the one JSON line the shim answers with. Error is set when the
@@ -68,6 +84,8 @@ type State struct {
 	Pid    int         `json:"pid"`
 	Status string      `json:"status"`
 	Exit   *ExitStatus `json:"exit,omitempty"`
+	// ShimPid (added) is the shim's own pid.
+	ShimPid int `json:"shim_pid,omitempty"`
 }
 
 // ExitStatus is how a process ended. Code follows Docker: the exit status,

@@ -150,3 +150,28 @@ func (f FlushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// WriteJSONBody encodes v after the status has already been sent.
+func WriteJSONBody(w http.ResponseWriter, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+type hijacked struct {
+	r io.Reader
+	w io.Writer
+}
+
+func (h hijacked) Read(p []byte) (int, error)  { return h.r.Read(p) }
+func (h hijacked) Write(p []byte) (int, error) { return h.w.Write(p) }
+
+// HijackedStream reads what the client sends (including bytes net/http
+// already buffered) and writes straight to the connection.
+func HijackedStream(conn net.Conn, rw *bufio.ReadWriter) io.ReadWriter {
+	return hijacked{r: io.MultiReader(rw.Reader, conn), w: conn}
+}
+
+// WriteStreamError reports an error on a hijacked stream, where no status
+// can be sent any more.
+func WriteStreamError(w io.Writer, err error) {
+	fmt.Fprintf(w, "Error: %v\n", err)
+}

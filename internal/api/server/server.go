@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"berth/internal/errdefs"
 )
 
 // API versions this server speaks. MaxAPIVersion follows the
@@ -68,6 +71,7 @@ func New(cfg Config, routers ...Router) *Server {
 			s.handle(r)
 		}
 	}
+	s.registerNotImplemented()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, notFoundRoute(r))
 	})
@@ -153,6 +157,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// registerNotImplemented answers 501 on the Engine API routes that no
+// router serves yet, so clients learn the feature is missing rather than
+// that the path is wrong.
+func (s *Server) registerNotImplemented() {
+	wildcard := regexp.MustCompile(`\{[^}]+\}`)
+	for _, kr := range knownRoutes {
+		method, path := kr[0], kr[1]
+		sample := wildcard.ReplaceAllString(path, "x")
+		req, err := http.NewRequest(method, "http://localhost"+sample, nil)
+		if err != nil {
+			continue
+		}
+		if _, pattern := s.mux.Handler(req); pattern != "" {
+			continue
+		}
+		s.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
+			WriteError(w, r, errdefs.NotImplemented(fmt.Errorf("%s %s is not implemented in berth yet", method, path)))
+		})
+	}
 }
 
 func notFoundRoute(r *http.Request) error {

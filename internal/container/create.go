@@ -1,0 +1,258 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"berth/internal/errdefs"
+	"berth/internal/image"
+)
+
+// CreateRequest is a validated request to create a container.
+type CreateRequest struct {
+	Name       string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+	Networking *network.NetworkingConfig
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Create makes a container from req: the image's configuration merged with
+// the request's, a writable layer, and a record in the store. Nothing is
+// left behind when it fails.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []string, error) {
+	if req.Config == nil {
+		return nil, nil, errdefs.Invalid(fmt.Errorf("config cannot be empty in order to create a container"))
+	}
+	if req.HostConfig == nil {
+		req.HostConfig = &container.HostConfig{}
+	}
+	if req.Name != "" && !validName.MatchString(req.Name) {
+		return nil, nil, errdefs.Invalid(fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name))
+	}
+	if err := s.validateHostConfig(req.HostConfig); err != nil {
+		return nil, nil, err
+	}
+	if req.Config.Image == "" {
+		return nil, nil, errdefs.Invalid(fmt.Errorf("no command specified"))
+	}
+	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := mergeImageConfig(req.Config, img)
+	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
+		return nil, nil, errdefs.Invalid(fmt.Errorf("no command specified"))
+	}
+
+	c := newContainer()
+	c.ID = newID()
+	c.Created = time.Now().UTC()
+	c.Config = cfg
+	c.HostConfig = req.HostConfig
+	c.ImageID = img.ID
+	c.State.Status = container.StateCreated
+	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	c.Path, c.Args = args[0], args[1:]
+	if c.Config.Hostname == "" {
+		if c.HostConfig.NetworkMode.IsHost() {
+			c.Config.Hostname, _ = os.Hostname()
+		} else {
+			c.Config.Hostname = ShortID(c.ID)
+		}
+	}
+	s.applyDefaults(c)
+	c.Networks = initialNetworks(c.HostConfig.NetworkMode, req.Networking)
+
+	if err := os.MkdirAll(s.dataDir(c.ID), 0o710); err != nil {
+		return nil, nil, err
+	}
+	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, img.ID); err != nil {
+		os.RemoveAll(s.dataDir(c.ID))
+		return nil, nil, err
+	}
+	undo := func() {
+		logErr(s.log, "undo create: remove rootfs", s.cfg.Images.RemoveRootfs(context.WithoutCancel(ctx), c.ID))
+		os.RemoveAll(s.dataDir(c.ID))
+	}
+	if req.Name != "" {
+		c.Name = "/" + strings.TrimPrefix(req.Name, "/")
+		if err := s.store.add(c); err != nil {
+			undo()
+			return nil, nil, err
+		}
+	} else {
+		for attempt := 0; ; attempt++ {
+			c.Name = "/" + randomName(attempt)
+			err := s.store.add(c)
+			if err == nil {
+				break
+			}
+			if !errdefs.IsConflict(err) || attempt > 10 {
+				undo()
+				return nil, nil, err
+			}
+		}
+	}
+	s.publish(c, "create", nil)
+	return c, nil, nil
+}
+
+// validateHostConfig rejects what dockerd rejects at create time.
+func (s *Service) validateHostConfig(hc *container.HostConfig) error {
+	if hc.Runtime != "" {
+		if _, ok := s.cfg.Runtimes[hc.Runtime]; !ok {
+			return errdefs.Invalid(fmt.Errorf("unknown or invalid runtime name: %s", hc.Runtime))
+		}
+	}
+	switch hc.RestartPolicy.Name {
+	case "", "no", "always", "unless-stopped", "on-failure":
+	default:
+		return errdefs.Invalid(fmt.Errorf("invalid restart policy '%s'", hc.RestartPolicy.Name))
+	}
+	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
+		return errdefs.Invalid(fmt.Errorf("can't create 'AutoRemove' container with restart policy"))
+	}
+	nm := string(hc.NetworkMode)
+	switch {
+	case nm == "", nm == "default", nm == "bridge", nm == "none", nm == "host":
+	case strings.HasPrefix(nm, "container:"):
+		return errdefs.NotImplemented(fmt.Errorf("network mode %q is not supported yet", nm))
+	default:
+		return errdefs.NotFound(fmt.Errorf("network %s not found", nm))
+	}
+	return nil
+}
+
+// applyDefaults fills what the daemon decides: runtime, log config.
+func (s *Service) applyDefaults(c *Container) {
+	hc := c.HostConfig
+	if hc.Runtime == "" {
+		hc.Runtime = s.cfg.DefaultRuntime
+	}
+	c.Runtime = hc.Runtime
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = s.cfg.LogDriver
+		if len(hc.LogConfig.Config) == 0 && len(s.cfg.LogOpts) > 0 {
+			hc.LogConfig.Config = map[string]string{}
+			for k, v := range s.cfg.LogOpts {
+				hc.LogConfig.Config[k] = v
+			}
+		}
+	}
+	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
+		hc.NetworkMode = "bridge"
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = "no"
+	}
+}
+
+// initialNetworks is what inspect shows under NetworkSettings.Networks until
+// the network service assigns endpoints.
+func initialNetworks(mode container.NetworkMode, _ *network.NetworkingConfig) map[string]*network.EndpointSettings {
+	name := string(mode)
+	return map[string]*network.EndpointSettings{name: {NetworkID: name}}
+}
+
+// mergeImageConfig applies the image's defaults under the request, as
+// dockerd's merge does: env by key, labels, and Cmd only when the request
+// did not set an entrypoint of its own.
+func mergeImageConfig(req *container.Config, img *image.Image) *container.Config {
+	cfg := *req
+	ic := img.Config.Config
+	if cfg.User == "" {
+		cfg.User = ic.User
+	}
+	if len(cfg.Env) == 0 {
+		cfg.Env = append([]string{}, ic.Env...)
+	} else {
+		cfg.Env = mergeEnv(ic.Env, cfg.Env)
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = ic.WorkingDir
+	}
+	if len(cfg.Entrypoint) == 0 {
+		cfg.Entrypoint = ic.Entrypoint
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = ic.Cmd
+		}
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = ic.StopSignal
+	}
+	if len(ic.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range ic.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		cfg.Labels = labels
+	}
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	if cfg.Healthcheck == nil && ic.Healthcheck != nil {
+		hc := container.HealthConfig{
+			Test: ic.Healthcheck.Test, Interval: ic.Healthcheck.Interval, Timeout: ic.Healthcheck.Timeout,
+			StartPeriod: ic.Healthcheck.StartPeriod, Retries: ic.Healthcheck.Retries,
+		}
+		cfg.Healthcheck = &hc
+	}
+	if len(ic.Volumes) > 0 && len(cfg.Volumes) == 0 {
+		cfg.Volumes = ic.Volumes
+	}
+	if cfg.ExposedPorts == nil && len(ic.ExposedPorts) > 0 {
+		cfg.ExposedPorts = map[network.Port]struct{}{}
+		for p := range ic.ExposedPorts {
+			if port, err := network.ParsePort(p); err == nil {
+				cfg.ExposedPorts[port] = struct{}{}
+			}
+		}
+	}
+	return &cfg
+}
+
+func mergeEnv(base, over []string) []string {
+	idx := map[string]int{}
+	out := append([]string{}, base...)
+	for i, kv := range out {
+		k, _, _ := strings.Cut(kv, "=")
+		idx[k] = i
+	}
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+		} else {
+			idx[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// newID returns 64 hex characters whose short form is not all digits
+// (Docker avoids IDs that read as numbers).
+func newID() string {
+	b := make([]byte, 32)
+	for {
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		if strings.Trim(id[:12], "0123456789") != "" {
+			return id
+		}
+	}
+}

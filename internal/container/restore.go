@@ -1,0 +1,83 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/moby/moby/api/types/container"
+
+	"berth/internal/runtime"
+)
+
+// Restore loads every container and reconnects to the shims of those that
+// were running when berthd last stopped (or crashed). A container whose shim
+// is gone gets the exit status its shim left behind.
+func (s *Service) Restore(ctx context.Context) error {
+	cs, err := s.store.load()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		c.mu.Lock()
+		running := c.State.Running() || c.State.Status == container.StateRestarting
+		removing := c.State.Status == container.StateRemoving
+		socket := c.ShimSocket
+		c.mu.Unlock()
+		switch {
+		case running:
+			wg.Add(1)
+			go func(c *Container) {
+				defer wg.Done()
+				s.reconnect(ctx, c, socket)
+			}(c)
+		case removing:
+			logErr(s.log, "finish removal", s.Remove(ctx, c.ID, RemoveOptions{Force: true}), "container_id", c.ID)
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
+	exited := make(chan struct{})
+	c.mu.Lock()
+	c.exited = exited
+	c.mu.Unlock()
+	sh, err := runtime.Connect(ctx, socket)
+	if err != nil {
+		if !errors.Is(err, runtime.ErrShimGone) {
+			s.log.Warn("reconnect to shim", "container_id", c.ID, "error", err.Error())
+		}
+		s.handleExit(c, s.readExitFile(c.ID, err), exited)
+		return
+	}
+	c.mu.Lock()
+	c.shim = sh
+	c.mu.Unlock()
+	s.log.Debug("reconnected to container", "container_id", c.ID)
+	s.watch(c, sh, exited)
+}
+
+// Shutdown stops every running container, in parallel, as dockerd does
+// on shutdown without live-restore.
+func (s *Service) Shutdown(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range s.store.all() {
+		c.mu.Lock()
+		running := c.State.Running()
+		c.mu.Unlock()
+		if !running {
+			continue
+		}
+		wg.Add(1)
+		go func(c *Container) {
+			defer wg.Done()
+			if err := s.stop(ctx, c, "", nil); err != nil {
+				s.log.Debug("stop on shutdown", "container_id", c.ID, "error", err.Error())
+			}
+		}(c)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,147 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	mevents "github.com/moby/moby/api/types/events"
+	bolt "go.etcd.io/bbolt"
+
+	"berth/internal/events"
+	"berth/internal/image"
+)
+
+// Images is what containers need from the image service.
+type Images interface {
+	Resolve(ctx context.Context, ref string) (*image.Image, error)
+	PrepareRootfs(ctx context.Context, containerID, imageID string) error
+	MountRootfs(ctx context.Context, containerID, target string) error
+	UnmountRootfs(ctx context.Context, target string) error
+	RemoveRootfs(ctx context.Context, containerID string) error
+	RootfsSize(ctx context.Context, containerID string) (rw, virtual int64, err error)
+}
+
+// Runtime is an OCI runtime the daemon may start containers with.
+type Runtime struct {
+	Path string
+	Args []string
+}
+
+// Config is what the container service is built from.
+type Config struct {
+	DB             *bolt.DB
+	DataRoot       string // containers/<id>/ holds hostname, hosts, resolv.conf, logs
+	ExecRoot       string // containers/<id>/ holds the bundle, shim socket, exit file
+	ShimBinary     string
+	Runtimes       map[string]Runtime
+	DefaultRuntime string
+	LogDriver      string
+	LogOpts        map[string]string
+	InitPath       string   // tini for --init; "" if the host has none
+	HostCaps       []string // the host's bounding set, for --privileged
+	CgroupParent   string   // e.g. "berth"
+	Images         Images
+	Events         *events.Bus
+	Logger         *slog.Logger
+}
+
+// Service runs containers.
+type Service struct {
+	cfg   Config
+	store *store
+	log   *slog.Logger
+
+	// ctx outlives requests: monitors and auto-removal run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	execMu sync.Mutex
+	execs  map[string]*Exec // guarded by execMu; every exec by ID
+}
+
+// New opens the container store. Call Restore before serving requests.
+func New(cfg Config) (*Service, error) {
+	st, err := newStore(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for _, dir := range []string{filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.ExecRoot, "containers")} {
+		if err := os.MkdirAll(dir, 0o710); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{cfg: cfg, store: st, log: cfg.Logger, ctx: ctx, cancel: cancel, execs: map[string]*Exec{}}, nil
+}
+
+// Close stops the service's background work; containers keep running.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Get finds a container by ID, name or ID prefix.
+func (s *Service) Get(ref string) (*Container, error) { return s.store.get(ref) }
+
+// ContainersUsingImage lists the IDs of containers created from imageID.
+func (s *Service) ContainersUsingImage(imageID string) []string {
+	var ids []string
+	for _, c := range s.store.all() {
+		if c.ImageID == imageID {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// Counts returns how many containers are running, paused and stopped.
+func (s *Service) Counts() (running, paused, stopped int) {
+	for _, c := range s.store.all() {
+		c.mu.Lock()
+		st := c.State.Status
+		c.mu.Unlock()
+		switch st {
+		case "running", "restarting":
+			running++
+		case "paused":
+			paused++
+		default:
+			stopped++
+		}
+	}
+	return
+}
+
+func (s *Service) dataDir(id string) string { return filepath.Join(s.cfg.DataRoot, "containers", id) }
+func (s *Service) execDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "containers", id) }
+
+func (s *Service) publish(c *Container, action string, extra map[string]string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	c.mu.Lock()
+	attrs := map[string]string{"name": c.displayName(), "image": c.Config.Image}
+	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	id := c.ID
+	c.mu.Unlock()
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	s.cfg.Events.Publish(mevents.ContainerEventType, mevents.Action(action), id, attrs)
+}
+
+func logErr(l *slog.Logger, msg string, err error, args ...any) {
+	if err != nil {
+		l.Warn(msg, append(args, "error", fmt.Sprint(err))...)
+	}
+}

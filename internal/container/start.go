@@ -1,0 +1,293 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"berth/internal/errdefs"
+	"berth/internal/runtime"
+	"berth/internal/shim"
+)
+
+// Start runs a created or stopped container. It returns once the
+// container's process is running.
+func (s *Service) Start(ctx context.Context, ref string) error {
+	c, err := s.store.get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.State.Running() {
+		c.mu.Unlock()
+		return errdefs.NotModified(errors.New("container already started"))
+	}
+	if c.busy {
+		c.mu.Unlock()
+		return errdefs.Conflict(fmt.Errorf("container %s is busy", c.ID))
+	}
+	if c.State.Status == container.StateRemoving || c.State.Status == container.StateDead {
+		c.mu.Unlock()
+		return errdefs.Conflict(fmt.Errorf("container is marked for removal and cannot be started"))
+	}
+	c.busy = true
+	c.stopping = false
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.busy = false
+		c.mu.Unlock()
+	}()
+	return s.start(ctx, c)
+}
+
+func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
+	bundle := s.execDir(c.ID)
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o710); err != nil {
+		return err
+	}
+	if err := s.cfg.Images.MountRootfs(ctx, c.ID, rootfs); err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			logErr(s.log, "unmount after failed start", s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), rootfs), "container_id", c.ID)
+		}
+	}()
+
+	c.mu.Lock()
+	hostnamePath, hostsPath, resolvPath, err := s.containerFiles(c)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	spec, err := runtime.GenerateSpec(runtime.SpecOptions{
+		ID:               c.ID,
+		Rootfs:           rootfs,
+		Config:           c.Config,
+		HostConfig:       c.HostConfig,
+		HostnamePath:     hostnamePath,
+		HostsPath:        hostsPath,
+		ResolvConfPath:   resolvPath,
+		CgroupsPath:      "/" + s.cfg.CgroupParent + "/" + c.ID,
+		InitPath:         s.cfg.InitPath,
+		HostCapabilities: s.cfg.HostCaps,
+	})
+	rt, rtErr := s.runtimeFor(c)
+	logPath, logErrs := s.logPath(c)
+	cfg := shim.Config{
+		ID:          c.ID,
+		Bundle:      bundle,
+		Runtime:     rt.Path,
+		RuntimeRoot: filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime),
+		RuntimeArgs: rt.Args,
+		Socket:      filepath.Join(bundle, "shim.sock"),
+		ExitFile:    filepath.Join(bundle, "exit.json"),
+		LogPath:     logPath,
+		Terminal:    c.Config.Tty,
+		OpenStdin:   c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+	}
+	cfg.LogMaxSize, cfg.LogMaxFiles = logRotation(c.HostConfig.LogConfig.Config)
+	c.mu.Unlock()
+	if err := errors.Join(err, rtErr, logErrs); err != nil {
+		return err
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+		return err
+	}
+	os.Remove(cfg.ExitFile)
+
+	sh, err := runtime.Launch(ctx, s.cfg.ShimBinary, cfg)
+	if err != nil {
+		s.recordStartFailure(c, err)
+		return startError(err)
+	}
+	// Attach requests that arrived before start get the stream from the
+	// first byte: connect them before the process runs.
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		conn, err := sh.Attach(ctx, p.stdin, p.stdout, p.stderr)
+		p.ready <- attachResult{conn: conn, err: err}
+	}
+	if err := sh.Start(ctx); err != nil {
+		_ = sh.Kill(context.WithoutCancel(ctx), syscall.SIGKILL, true)
+		sh.Close()
+		s.recordStartFailure(c, err)
+		return startError(err)
+	}
+
+	c.mu.Lock()
+	c.shim = sh
+	c.ShimSocket = cfg.Socket
+	c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: time.Now().UTC()}
+	c.exited = make(chan struct{})
+	exited := c.exited
+	err = s.store.saveLocked(c)
+	c.notifyLocked()
+	c.mu.Unlock()
+	logErr(s.log, "save container state", err, "container_id", c.ID)
+	s.publish(c, "start", nil)
+	s.watch(c, sh, exited)
+	return nil
+}
+
+// watch waits, in the background, for the container's exit.
+func (s *Service) watch(c *Container, sh *runtime.Shim, exited chan struct{}) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		st, err := sh.Wait(s.ctx)
+		if err != nil && s.ctx.Err() != nil {
+			return // the daemon is shutting down; the shim keeps the container
+		}
+		if err != nil {
+			st = s.readExitFile(c.ID, err)
+		}
+		sh.Close()
+		s.handleExit(c, st, exited)
+	}()
+}
+
+// readExitFile is how a container ended when its shim could not tell us:
+// the shim writes the file before it goes away.
+func (s *Service) readExitFile(id string, cause error) shim.ExitStatus {
+	var st shim.ExitStatus
+	data, err := os.ReadFile(filepath.Join(s.execDir(id), "exit.json"))
+	if err == nil && json.Unmarshal(data, &st) == nil {
+		return st
+	}
+	s.log.Warn("container exit status lost", "container_id", id, "error", fmt.Sprint(cause))
+	return shim.ExitStatus{Code: 255, ExitedAt: time.Now().UTC(), Error: "shim exited without reporting the container's exit status"}
+}
+
+// handleExit records an exit, unmounts the file system, and applies
+// auto-removal.
+func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struct{}) {
+	ctx := s.ctx
+	c.mu.Lock()
+	if c.exited != exited {
+		c.mu.Unlock()
+		return // already handled
+	}
+	c.shim = nil
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	c.State.ExitCode = st.Code
+	c.State.OOMKilled = st.OOMKilled
+	c.State.Error = st.Error
+	c.State.FinishedAt = st.ExitedAt.UTC()
+	if c.State.FinishedAt.IsZero() {
+		c.State.FinishedAt = time.Now().UTC()
+	}
+	c.exits++
+	err := s.store.saveLocked(c)
+	close(exited)
+	c.notifyLocked()
+	autoRemove := c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	logErr(s.log, "save container state", err, "container_id", c.ID)
+	logErr(s.log, "unmount rootfs", s.cfg.Images.UnmountRootfs(ctx, filepath.Join(s.execDir(c.ID), "rootfs")), "container_id", c.ID)
+	s.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})
+	if autoRemove {
+		logErr(s.log, "auto-remove", s.Remove(ctx, c.ID, RemoveOptions{Force: true}), "container_id", c.ID)
+	}
+}
+
+// recordStartFailure keeps the runtime's complaint and Docker's exit code
+// for it on the container, which stays "created".
+func (s *Service) recordStartFailure(c *Container, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.State.Error = err.Error()
+	c.State.ExitCode = startExitCode(err.Error())
+	c.State.FinishedAt = time.Now().UTC()
+	c.exits++
+	logErr(s.log, "save container state", s.store.saveLocked(c), "container_id", c.ID)
+	c.notifyLocked()
+}
+
+// startExitCode is the exit code dockerd records when a container's
+// process could not be started at all.
+func startExitCode(msg string) int {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		return 126
+	}
+	return 128
+}
+
+// startError classifies a runtime failure as dockerd does: a command that
+// cannot be run is the caller's mistake (400).
+func startError(err error) error {
+	msg := "failed to create task for container: " + err.Error()
+	if startExitCode(err.Error()) != 128 {
+		return errdefs.Invalid(errors.New(msg))
+	}
+	return errors.New(msg)
+}
+
+func (s *Service) runtimeFor(c *Container) (Runtime, error) {
+	rt, ok := s.cfg.Runtimes[c.Runtime]
+	if !ok {
+		return Runtime{}, errdefs.Invalid(fmt.Errorf("unknown or invalid runtime name: %s", c.Runtime))
+	}
+	return rt, nil
+}
+
+// logPath is where the shim writes the container's json-file log.
+// Preconditions: c.mu held.
+func (s *Service) logPath(c *Container) (string, error) {
+	switch c.HostConfig.LogConfig.Type {
+	case "json-file", "":
+		return filepath.Join(s.dataDir(c.ID), c.ID+"-json.log"), nil
+	case "none":
+		return "", nil
+	default:
+		return "", errdefs.Invalid(fmt.Errorf("failed to create task for container: logger: no log driver named '%s' is registered", c.HostConfig.LogConfig.Type))
+	}
+}
+
+// LogPath is the json-file log of c ("" when it has none).
+func (s *Service) LogPath(c *Container) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, _ := s.logPath(c)
+	return p
+}
+
+// logRotation reads max-size and max-file from log options.
+func logRotation(opts map[string]string) (int64, int) {
+	var size int64
+	files := 1
+	if v := opts["max-size"]; v != "" {
+		if n, err := parseSize(v); err == nil {
+			size = n
+		}
+	}
+	if v := opts["max-file"]; v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			files = n
+		}
+	}
+	return size, files
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# deps.sh — install berth's runtime and test dependencies from Debian and check
+# the Go toolchain. Idempotent: when every package is already installed it does
+# not touch apt at all. Sourced by install.sh and test.sh; run it directly too.
+#
+#   bash scripts/deps.sh [--quiet]
+set -euo pipefail
+
+# Runtime: OCI runtimes, the busybox image's source, the --init binary, the
+# networking tools. Build/test: git (version stamp), curl (socket ping).
+BERTH_DEB_PACKAGES=(
+	crun runc busybox-static tini iproute2 nftables ca-certificates git curl
+	procps util-linux tar gzip
+)
+
+berth_log() { if [ "${BERTH_QUIET:-0}" != 1 ]; then echo "==> $*"; fi; }
+
+berth_install_deps() {
+	local missing=() p
+	for p in "${BERTH_DEB_PACKAGES[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		berth_log "Debian packages already installed"
+	else
+		berth_log "installing from Debian: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+}
+
+# berth_check_go puts Go on PATH and checks it is at least go.mod's version.
+berth_check_go() {
+	local repo=$1 want have
+	case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) export PATH="/usr/local/go/bin:$PATH" ;; esac
+	if ! command -v go >/dev/null 2>&1; then
+		echo "error: Go is not installed (looked in PATH and /usr/local/go/bin)" >&2
+		return 1
+	fi
+	want=$(awk '$1 == "go" { print $2; exit }' "$repo/go.mod")
+	have=$(go env GOVERSION)
+	have=${have#go}
+	if [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" != "$want" ]; then
+		echo "error: Go $have is older than go.mod's $want" >&2
+		return 1
+	fi
+	berth_log "Go $have (go.mod wants $want)"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	if [ "${1:-}" = "--quiet" ]; then BERTH_QUIET=1; fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "error: run as root (sudo bash scripts/deps.sh)" >&2
+		exit 1
+	fi
+	berth_install_deps
+	berth_check_go "$(cd "$(dirname "$0")/.." && pwd)"
+fi

@@ -1,0 +1,234 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	d := sharedDaemon(t)
+	cases := []struct {
+		doc        string
+		args       []string
+		code       int
+		wantStderr bool
+	}{
+		{"the command's own status", []string{"run", "--rm", "busybox", "false"}, 1, false},
+		{"status passed through", []string{"run", "--rm", "busybox", "sh", "-c", "exit 42"}, 42, false},
+		{"command not found", []string{"run", "--rm", "busybox", "/nope"}, 127, true},
+		{"command not executable", []string{"run", "--rm", "busybox", "/etc"}, 126, true},
+		{"unknown flag", []string{"run", "--bogus", "busybox"}, 125, true},
+		{"unknown image", []string{"run", "--rm", "it-no-such-image:never"}, 125, true},
+	}
+	eachClient(t, d, func(t *testing.T, c *client) {
+		before := containerSet(c)
+		for _, tc := range cases {
+			r := c.run(tc.args...)
+			if r.code != tc.code {
+				t.Errorf("%s: %s %s: want exit %d, got %s", tc.doc, c.name, strings.Join(tc.args, " "), tc.code, r)
+			}
+			if tc.wantStderr && strings.TrimSpace(r.stderr) == "" {
+				t.Errorf("%s: %s: no error message on stderr", tc.doc, strings.Join(tc.args, " "))
+			}
+		}
+		if after := containerSet(c); after != before {
+			t.Errorf("run --rm left containers behind:\nbefore: %s\nafter:  %s", before, after)
+		}
+	})
+}
+
+// netDevs lists the interface names in a /proc/net/dev listing.
+func netDevs(procNetDev string) []string {
+	var names []string
+	for _, l := range lines(procNetDev) {
+		name, _, ok := strings.Cut(l, ":")
+		if !ok || strings.Contains(name, "|") {
+			continue // the two header lines
+		}
+		names = append(names, strings.TrimSpace(name))
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestRunOptions(t *testing.T) {
+	d := sharedDaemon(t)
+	hostDev, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostIfaces := strings.Join(netDevs(string(hostDev)), " ")
+	hostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/usr/bin/tini-static"); err != nil {
+		if _, err2 := os.Stat("/usr/bin/tini"); err2 != nil {
+			t.Fatalf("--init needs Debian's tini (scripts/deps.sh installs it): %v", err)
+		}
+	}
+
+	cases := []struct {
+		doc   string
+		env   []string // in the CLI's environment
+		args  []string // after `run --rm`
+		check func(out string) error
+	}{
+		{"echo", nil, []string{"busybox", "echo", "hello"}, equals("hello\n")},
+		{"-e sets a variable", nil, []string{"-e", "FOO=bar", "busybox", "env"}, hasLine("FOO=bar")},
+		{"-e VAR takes the caller's value", []string{"IT_FROM_HOST=yes"}, []string{"-e", "IT_FROM_HOST", "busybox", "env"}, hasLine("IT_FROM_HOST=yes")},
+		{"default environment", nil, []string{"busybox", "env"}, hasLine("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")},
+		{"-w", nil, []string{"-w", "/tmp", "busybox", "pwd"}, equals("/tmp\n")},
+		{"-w makes a missing directory", nil, []string{"-w", "/made/by/run", "busybox", "pwd"}, equals("/made/by/run\n")},
+		{"-u uid:gid", nil, []string{"-u", "1000:1000", "busybox", "id"}, matches(`^uid=1000 gid=1000\b`)},
+		{"-u name", nil, []string{"-u", "nobody", "busybox", "id"}, matches(`^uid=65534\(nobody\) gid=65534\(nobody\)`)},
+		{"default user", nil, []string{"busybox", "id"}, matches(`^uid=0\(root\) gid=0\(root\)`)},
+		{"--hostname", nil, []string{"--hostname", "it-host", "busybox", "hostname"}, equals("it-host\n")},
+		{"--hostname in /etc/hostname", nil, []string{"--hostname", "it-host", "busybox", "cat", "/etc/hostname"}, equals("it-host\n")},
+		{"--entrypoint", nil, []string{"--entrypoint", "echo", "busybox", "hi", "there"}, equals("hi there\n")},
+		{"--init runs docker-init as PID 1", nil, []string{"--init", "busybox", "ps", "-o", "pid,args"}, pid1Matches(`docker-init`)},
+		{"no --init: the command is PID 1", nil, []string{"busybox", "ps", "-o", "pid,args"}, pid1Matches(`^ps -o pid,args$`)},
+		{"--network none: loopback only", nil, []string{"--network", "none", "busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
+		{"default network: loopback only until bridges land", nil, []string{"busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
+		{"--network host: the host's interfaces", nil, []string{"--network", "host", "busybox", "cat", "/proc/net/dev"}, ifaces(hostIfaces)},
+		{"--network host: the host's name", nil, []string{"--network", "host", "busybox", "hostname"}, equals(hostname + "\n")},
+		{"stdin with -i", nil, []string{"-i", "busybox", "cat"}, equals("")},
+		{"resolv.conf exists", nil, []string{"busybox", "test", "-f", "/etc/resolv.conf"}, equals("")},
+		{"hosts has localhost", nil, []string{"busybox", "cat", "/etc/hosts"}, matches(`(?m)^127\.0\.0\.1\s+localhost`)},
+	}
+	eachClient(t, d, func(t *testing.T, c *client) {
+		for _, tc := range cases {
+			args := append([]string{"run", "--rm"}, tc.args...)
+			r := c.runWith(nil, tc.env, args...)
+			if r.code != 0 {
+				t.Errorf("%s: %s %s: %s", tc.doc, c.name, strings.Join(args, " "), r)
+				continue
+			}
+			if err := tc.check(r.stdout); err != nil {
+				t.Errorf("%s: %s %s: %v", tc.doc, c.name, strings.Join(args, " "), err)
+			}
+		}
+	})
+}
+
+func equals(want string) func(string) error {
+	return func(got string) error {
+		if got != want {
+			return fmt.Errorf("printed %q, want %q", got, want)
+		}
+		return nil
+	}
+}
+
+func hasLine(want string) func(string) error {
+	return func(got string) error {
+		for _, l := range lines(got) {
+			if l == want {
+				return nil
+			}
+		}
+		return fmt.Errorf("no line %q in %q", want, got)
+	}
+}
+
+func matches(re string) func(string) error {
+	rx := regexp.MustCompile(re)
+	return func(got string) error {
+		if !rx.MatchString(got) {
+			return fmt.Errorf("printed %q, which does not match %s", got, re)
+		}
+		return nil
+	}
+}
+
+// pid1Matches checks the args of PID 1 in `ps -o pid,args` output.
+func pid1Matches(re string) func(string) error {
+	rx := regexp.MustCompile(re)
+	return func(got string) error {
+		for _, l := range lines(got) {
+			f := strings.Fields(l)
+			if len(f) >= 2 && f[0] == "1" {
+				if args := strings.Join(f[1:], " "); !rx.MatchString(args) {
+					return fmt.Errorf("PID 1 is %q, which does not match %s", args, re)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no PID 1 in %q", got)
+	}
+}
+
+// ifaces checks a /proc/net/dev listing names exactly these interfaces.
+func ifaces(want string) func(string) error {
+	return func(got string) error {
+		if have := strings.Join(netDevs(got), " "); have != want {
+			return fmt.Errorf("interfaces %q, want %q", have, want)
+		}
+		return nil
+	}
+}
+
+// containerSet is every container's ID, name and state, for before/after
+// comparisons.
+func containerSet(c *client) string {
+	c.t.Helper()
+	rows := lines(c.ok("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.State}}"))
+	sort.Strings(rows)
+	return strings.Join(rows, "; ")
+}
+
+// imageSet is every image's ID and reference, for before/after comparisons.
+func imageSet(c *client) string {
+	c.t.Helper()
+	rows := lines(c.ok("images", "-a", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"))
+	sort.Strings(rows)
+	return strings.Join(rows, "; ")
+}
+
+// unixNano formats t as the CLI's --since/--until take it: seconds.nanoseconds.
+func unixNano(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+func TestEventsSinceUntil(t *testing.T) {
+	d := sharedDaemon(t)
+	eachClient(t, d, func(t *testing.T, c *client) {
+		name := c.uniqueName("events")
+		since := time.Now().Add(-time.Second)
+		id := c.okTrim("create", "--name", name, "busybox", "true")
+		c.ok("start", "-a", name)
+		until := time.Now()
+
+		out := c.ok("events", "--since", unixNano(since), "--until", unixNano(until), "--filter", "container="+name)
+		var actions []string
+		re := regexp.MustCompile(`^\S+ container (\w+) ` + id + ` \(.*name=` + regexp.QuoteMeta(name) + `.*\)$`)
+		for _, l := range lines(out) {
+			if m := re.FindStringSubmatch(l); m != nil {
+				actions = append(actions, m[1])
+			}
+		}
+		var core []string
+		for _, a := range actions {
+			if a == "create" || a == "start" || a == "die" {
+				core = append(core, a)
+			}
+		}
+		if strings.Join(core, " ") != "create start die" {
+			t.Errorf("events --since --until: container actions %v, want create, start, die in order; output:\n%s", actions, out)
+		}
+
+		// A window before the container existed shows none of it.
+		early := c.ok("events", "--since", unixNano(since.Add(-time.Minute)), "--until", unixNano(since), "--filter", "container="+name)
+		if strings.TrimSpace(early) != "" {
+			t.Errorf("events before the container existed:\n%s", early)
+		}
+		if got := c.okTrim("events", "--since", unixNano(since), "--until", unixNano(until), "--filter", "container="+name, "--filter", "event=die", "--format", "{{.Action}} {{.Actor.Attributes.exitCode}}"); got != "die 0" {
+			t.Errorf("events --filter event=die --format: %q, want %q", got, "die 0")
+		}
+	})
+}
