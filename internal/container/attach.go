@@ -179,8 +179,8 @@ func parseDetachKeys(s string) ([]byte, error) {
 
 // escapeReader passes input through until the detach sequence appears.
 type escapeReader struct {
-	r    io.Reader
-	keys []byte
+	r        io.Reader
+	keys     []byte
 	held     []byte // a prefix of keys seen so far
 	out      []byte
 	detached bool // the sequence was seen; return ErrDetached once out is drained

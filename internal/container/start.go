@@ -42,12 +42,17 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	c.busy = true
 	c.stopping = false
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.busy = false
-		c.mu.Unlock()
-	}()
-	return s.start(ctx, c)
+	err = s.start(ctx, c)
+	c.mu.Lock()
+	c.busy = false
+	autoRemove := c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	if err != nil && autoRemove {
+		// dockerd removes an auto-remove container whose start failed;
+		// `run --rm` waits for exactly that.
+		logErr(s.log, "auto-remove after failed start", s.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true}), "container_id", c.ID)
+	}
+	return err
 }
 
 func (s *Service) start(ctx context.Context, c *Container) (retErr error) {

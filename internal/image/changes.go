@@ -32,7 +32,7 @@ func applyChanges(cfg *dockerspec.DockerOCIImageConfig, changes []string) error 
 }
 
 func applyChange(cfg *dockerspec.DockerOCIImageConfig, line string) error {
-	word, rest, _ := strings.Cut(line, " ")
+	word, rest := line, ""
 	if i := strings.IndexAny(line, " \t"); i >= 0 {
 		word, rest = line[:i], line[i+1:]
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -97,6 +98,15 @@ func TestImportCompressions(t *testing.T) {
 	f := newFixture(t)
 	plain := busyboxTar(t)
 	cases := map[string][]byte{"plain": plain, "gzip": gzipped(t, plain)}
+	if _, err := exec.LookPath("xz"); err == nil {
+		cmd := exec.Command("xz", "-z", "-c", "-0")
+		cmd.Stdin = bytes.NewReader(plain)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases["xz"] = out
+	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
 			id, err := f.svc.Import(context.Background(), bytes.NewReader(body), ImportOptions{Repo: "x/" + name, Tag: "v1", Message: "m-" + name, Platform: "linux/arm64"})
@@ -187,6 +197,21 @@ func TestTagUntagDelete(t *testing.T) {
 	}
 	if _, err := f.svc.Delete(ctx, "busybox", false, true); !errdefs.IsNotFound(err) || err.Error() != "No such image: busybox:latest" {
 		t.Fatalf("rmi unknown: %v", err)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	past, _ := f.bus.Subscribe(cctx, time.Unix(1, 0))
+	var got []string
+	for _, m := range past {
+		if m.Actor.ID != id {
+			t.Fatalf("event for %s: %+v", m.Actor.ID, m)
+		}
+		got = append(got, string(m.Action)+" "+m.Actor.Attributes["name"])
+	}
+	want = []string{"import " + id, "tag busybox:latest", "tag myrepo/app:1.0", "tag localhost:5000/x:tag", "untag " + id, "untag " + id, "untag " + id, "delete " + id}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events:\n%q\nwant\n%q", got, want)
 	}
 }
 

@@ -58,14 +58,20 @@ func escapes(name string) bool {
 }
 
 // Scan reads the tar stream r to its end, checking every entry with check
-// and reading every entry's body, so that a truncated stream is an error.
-// It is what an archive is put through while another reader (a tee)
-// consumes the same bytes.
+// and reading every entry's body. A stream that stops early is an error,
+// even at an entry boundary, where Go's tar reader would see a clean end:
+// the end-of-archive marker must be there. It is what an archive is put
+// through while another reader (a tee) consumes the same bytes.
 func Scan(r io.Reader, check func(*tar.Header) error) error {
-	tr := tar.NewReader(r)
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	var end int64 // where the last entry's data (with its padding) ends
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			if cr.n < end+blockSize {
+				return Malformed(io.ErrUnexpectedEOF)
+			}
 			return nil
 		}
 		if err != nil {
@@ -74,10 +80,27 @@ func Scan(r io.Reader, check func(*tar.Header) error) error {
 		if err := check(hdr); err != nil {
 			return err
 		}
+		end = cr.n
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA { //nolint:staticcheck // old tars use TypeRegA
+			end += (hdr.Size + blockSize - 1) / blockSize * blockSize
+		}
 		if _, err := io.Copy(io.Discard, tr); err != nil {
 			return Malformed(err)
 		}
 	}
+}
+
+const blockSize = 512
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Malformed classifies an error from reading a tar stream: a stream that
@@ -86,7 +109,7 @@ func Scan(r io.Reader, check func(*tar.Header) error) error {
 func Malformed(err error) error {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errdefs.Invalid(fmt.Errorf("unexpected EOF: the archive is truncated: %w", err))
+		return errdefs.Invalid(fmt.Errorf("archive is truncated: %w", err))
 	case errors.Is(err, tar.ErrHeader), errors.Is(err, tar.ErrInsecurePath), errors.Is(err, tar.ErrFieldTooLong):
 		return errdefs.Invalid(fmt.Errorf("invalid tar archive: %w", err))
 	}

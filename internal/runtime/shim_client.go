@@ -35,6 +35,11 @@ const ShimLogFile = "shim.log"
 // the runtime has created the container (the process exists and waits to be
 // started), or with the runtime's error text when creation failed.
 func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, error) {
+	bundle, err := filepath.Abs(cfg.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Bundle = bundle
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err

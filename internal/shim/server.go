@@ -84,9 +84,8 @@ func (s *shim) handle(conn *os.File) {
 	case "resize":
 		resp = errResponse(s.resize(req.ExecID, req.Height, req.Width))
 	case "exec":
-		if s.exec(ctx, conn, br, &req) {
-			return
-		}
+		s.exec(ctx, conn, br, &req)
+		return
 	case "exec-wait":
 		resp = s.execWait(conn, br, req.ExecID)
 	case "shutdown":
@@ -131,6 +130,8 @@ func clientGone(br *bufio.Reader) <-chan struct{} {
 }
 
 func (s *shim) start(ctx context.Context) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	s.mu.Lock()
 	status, exited := s.status, s.initExited
 	s.mu.Unlock()
@@ -223,24 +224,26 @@ func validExecID(id string) bool {
 	return id[0] != '.'
 }
 
-// exec runs `runtime exec --detach` for req. It answers the client itself
-// and reports whether it handed conn on as the exec's stream.
-func (s *shim) exec(ctx context.Context, conn *os.File, br *bufio.Reader, req *Request) (streaming bool) {
-	fail := func(err error) bool {
+// exec runs `runtime exec --detach` for req. It answers the client itself,
+// then hands conn on as the exec's stream or closes it.
+func (s *shim) exec(ctx context.Context, conn *os.File, br *bufio.Reader, req *Request) {
+	fail := func(err error) {
 		respond(conn, Response{Error: err.Error()})
 		conn.Close()
-		return true
 	}
 	if !validExecID(req.ExecID) {
-		return fail(fmt.Errorf("invalid exec id %q", req.ExecID))
+		fail(fmt.Errorf("invalid exec id %q", req.ExecID))
+		return
 	}
 	if req.Process == nil {
-		return fail(errors.New("exec: no process"))
+		fail(errors.New("exec: no process"))
+		return
 	}
 	tty := req.Process.Terminal
 	p, err := newProcess(req.ExecID, tty, !req.Detach && !req.NoStdin, true)
 	if err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
 	s.mu.Lock()
 	switch {
@@ -248,12 +251,14 @@ func (s *shim) exec(ctx context.Context, conn *os.File, br *bufio.Reader, req *R
 		s.mu.Unlock()
 		p.closeChildEnds()
 		p.closeAll()
-		return fail(fmt.Errorf("container %s is not running", s.cfg.ID))
+		fail(fmt.Errorf("container %s is not running", s.cfg.ID))
+		return
 	case s.execs[req.ExecID] != nil:
 		s.mu.Unlock()
 		p.closeChildEnds()
 		p.closeAll()
-		return fail(fmt.Errorf("exec %s already exists", req.ExecID))
+		fail(fmt.Errorf("exec %s already exists", req.ExecID))
+		return
 	}
 	s.execs[req.ExecID] = p
 	s.mu.Unlock()
@@ -263,7 +268,8 @@ func (s *shim) exec(ctx context.Context, conn *os.File, br *bufio.Reader, req *R
 		s.mu.Lock()
 		delete(s.execs, req.ExecID)
 		s.mu.Unlock()
-		return fail(fmt.Errorf("OCI runtime exec failed: %w", err))
+		fail(fmt.Errorf("OCI runtime exec failed: %w", err))
+		return
 	}
 	p.pid = pid
 	exited := s.rt.reaper.watch(pid)
@@ -274,7 +280,6 @@ func (s *shim) exec(ctx context.Context, conn *os.File, br *bufio.Reader, req *R
 	}
 	p.startPumps(nil, nil)
 	go s.monitorExec(p, exited)
-	return true
 }
 
 // runExec writes the process spec and runs the runtime; it returns the

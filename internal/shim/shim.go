@@ -59,6 +59,11 @@ type shim struct {
 	exit       *ExitStatus         // guarded by mu: set once the exit is recorded
 	execs      map[string]*process // guarded by mu
 
+	// startMu is held across `runtime start`: a process that exits at once
+	// must not be deleted while start still cleans up after it (runc's
+	// start fails when its exec.fifo vanishes under it).
+	startMu sync.Mutex
+
 	stopped  chan struct{} // closed when exit is set: releases waits
 	done     chan struct{} // closed when the shim should return
 	doneOnce sync.Once
@@ -220,6 +225,8 @@ func (s *shim) monitorInit(exited <-chan ExitStatus) {
 	// overlap them, they are both on `run --rm`'s path.
 	deleted := make(chan error, 1)
 	go func() {
+		s.startMu.Lock()
+		defer s.startMu.Unlock()
 		deleted <- s.rt.run(context.Background(), runtimeIO{}, "delete", "--force", s.cfg.ID)
 	}()
 	if err := WriteExitFile(s.cfg.ExitFile, st); err != nil {

@@ -542,6 +542,21 @@ func TestHotPath(t *testing.T) {
 	}
 	t.Logf("mean Launch+Start+Wait: %v", total/runs)
 
+	// The same container with bare `runc run` (create, start, wait, delete
+	// in one process), for scale: the shim adds its own start and the
+	// socket round trips to this.
+	var bare time.Duration
+	for range runs {
+		b := newBox(t, boxOpts{args: []string{"true"}})
+		cmd := exec.CommandContext(ctx, testEnv.runc, "--root", b.cfg.RuntimeRoot, "run", "--bundle", b.cfg.Bundle, b.cfg.ID)
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("runc run: %v: %s", err, out)
+		}
+		bare += time.Since(t0)
+	}
+	t.Logf("mean bare runc run: %v", bare/runs)
+
 	b := newBox(t, boxOpts{args: []string{"sh", "-c", "echo up; exec sleep 100"}})
 	s := b.launch(ctx)
 	conn, err := s.Attach(ctx, false, true, true)

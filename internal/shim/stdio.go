@@ -35,9 +35,11 @@ const (
 	flushTimeout = 5 * time.Second
 )
 
+// chunk is one read of output, shared by every client: frame is the stdcopy
+// header followed by the data, so that a client writes it with one call;
+// with a terminal only the data (frame[8:]) is sent.
 type chunk struct {
-	stream byte
-	data   []byte
+	frame []byte
 }
 
 // client is one attached connection receiving output.
@@ -48,32 +50,32 @@ type client struct {
 	ch             chan chunk    // closed by output.finish when output ended
 	done           chan struct{} // closed when the client is dropped
 	doneOnce       sync.Once
-	finished       chan struct{} // closed when the writer goroutine returned
 }
 
-func (c *client) drop() { c.doneOnce.Do(func() { close(c.done) }) }
+// drop cuts the client off: a write in progress fails at once and the
+// writer closes the connection.
+func (c *client) drop() {
+	c.doneOnce.Do(func() {
+		close(c.done)
+		c.conn.SetWriteDeadline(time.Unix(1, 0))
+	})
+}
 
 // write sends queued output to the connection until the output ends or the
 // client is dropped, then closes the connection.
 func (c *client) write() {
-	defer close(c.finished)
 	defer c.conn.Close()
-	var hdr [8]byte
 	for {
 		select {
 		case ck, ok := <-c.ch:
 			if !ok {
 				return
 			}
-			if !c.tty {
-				hdr[0] = ck.stream
-				binary.BigEndian.PutUint32(hdr[4:], uint32(len(ck.data)))
-				if _, err := c.conn.Write(hdr[:]); err != nil {
-					c.drop()
-					return
-				}
+			b := ck.frame
+			if c.tty {
+				b = b[8:]
 			}
-			if _, err := c.conn.Write(ck.data); err != nil {
+			if _, err := c.conn.Write(b); err != nil {
 				c.drop()
 				return
 			}
@@ -87,7 +89,8 @@ func (c *client) write() {
 // (one per stream) call broadcast; when all have ended, finish closes every
 // client after its queue is sent.
 type output struct {
-	tty bool
+	tty   bool
+	stall time.Duration // clientStall; shorter in tests
 
 	mu      sync.Mutex
 	clients map[*client]struct{} // guarded by mu
@@ -96,7 +99,7 @@ type output struct {
 }
 
 func newOutput(tty bool) *output {
-	return &output{tty: tty, clients: make(map[*client]struct{})}
+	return &output{tty: tty, stall: clientStall, clients: make(map[*client]struct{})}
 }
 
 // add attaches conn for the given streams and starts sending to it. After
@@ -104,7 +107,7 @@ func newOutput(tty bool) *output {
 func (o *output) add(conn *os.File, stdout, stderr bool) *client {
 	c := &client{
 		conn: conn, stdout: stdout, stderr: stderr, tty: o.tty,
-		ch: make(chan chunk, clientQueue), done: make(chan struct{}), finished: make(chan struct{}),
+		ch: make(chan chunk, clientQueue), done: make(chan struct{}),
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -125,7 +128,7 @@ func (o *output) add(conn *os.File, stdout, stderr bool) *client {
 }
 
 // broadcast queues data for every client that wants stream. A client whose
-// queue stays full for clientStall is dropped.
+// queue stays full for o.stall is dropped.
 func (o *output) broadcast(stream byte, data []byte) {
 	o.mu.Lock()
 	if len(o.clients) == 0 {
@@ -142,8 +145,15 @@ func (o *output) broadcast(stream byte, data []byte) {
 	if len(targets) == 0 {
 		return
 	}
-	ck := chunk{stream: stream, data: append([]byte(nil), data...)}
+	frame := make([]byte, 8+len(data))
+	frame[0] = stream
+	binary.BigEndian.PutUint32(frame[4:8], uint32(len(data)))
+	copy(frame[8:], data)
+	ck := chunk{frame: frame}
+	// One stall budget per chunk: once spent, every client still full is
+	// dropped without waiting again.
 	var timer *time.Timer
+	expired := false
 	for _, c := range targets {
 		select {
 		case c.ch <- ck:
@@ -152,14 +162,19 @@ func (o *output) broadcast(stream byte, data []byte) {
 			continue
 		default:
 		}
+		if expired {
+			c.drop()
+			continue
+		}
 		if timer == nil {
-			timer = time.NewTimer(clientStall)
+			timer = time.NewTimer(o.stall)
 			defer timer.Stop()
 		}
 		select {
 		case c.ch <- ck:
 		case <-c.done:
 		case <-timer.C:
+			expired = true
 			c.drop()
 		}
 	}
@@ -172,17 +187,11 @@ func (o *output) finish() {
 	o.ended = true
 	for c := range o.clients {
 		close(c.ch)
-		c.conn.SetWriteDeadline(time.Now().Add(flushTimeout))
-	}
-	o.mu.Unlock()
-}
-
-// abort drops every client without waiting for its queue (pumps may still
-// be running).
-func (o *output) abort() {
-	o.mu.Lock()
-	for c := range o.clients {
-		c.drop()
+		select {
+		case <-c.done: // dropped: its deadline has passed already
+		default:
+			c.conn.SetWriteDeadline(time.Now().Add(flushTimeout))
+		}
 	}
 	o.mu.Unlock()
 }

@@ -53,8 +53,8 @@ func newDaemon() (*daemon, error) {
 	}
 	d := &daemon{
 		root:     root,
-		dataRoot: filepath.Join(root, "data"),
-		execRoot: filepath.Join(root, "exec"),
+		dataRoot: filepath.Join(root, "d"),
+		execRoot: filepath.Join(root, "x"), // short: shims put sockets under it
 		sock:     filepath.Join(root, "berth.sock"),
 		pidfile:  filepath.Join(root, "berthd.pid"),
 		logPath:  filepath.Join(root, "berthd.log"),

@@ -164,10 +164,13 @@ type hijacked struct {
 func (h hijacked) Read(p []byte) (int, error)  { return h.r.Read(p) }
 func (h hijacked) Write(p []byte) (int, error) { return h.w.Write(p) }
 
-// HijackedStream reads what the client sends (including bytes net/http
-// already buffered) and writes straight to the connection.
+// HijackedStream reads what the client sends (first the bytes net/http
+// already buffered, then the connection itself) and writes straight to the
+// connection. Reading past the buffer through net/http's reader would
+// cancel the request's context when the client half-closes.
 func HijackedStream(conn net.Conn, rw *bufio.ReadWriter) io.ReadWriter {
-	return hijacked{r: io.MultiReader(rw.Reader, conn), w: conn}
+	buffered := io.LimitReader(rw.Reader, int64(rw.Reader.Buffered()))
+	return hijacked{r: io.MultiReader(buffered, conn), w: conn}
 }
 
 // WriteStreamError reports an error on a hijacked stream, where no status

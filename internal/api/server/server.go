@@ -55,6 +55,11 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 
+	// base is the parent of every request's context; Shutdown cancels it
+	// so that long streams (wait, events, logs -f, attach) end.
+	base   context.Context
+	cancel context.CancelFunc
+
 	mu        sync.Mutex
 	servers   []*http.Server // guarded by mu
 	listeners []net.Listener // guarded by mu
@@ -66,6 +71,7 @@ func New(cfg Config, routers ...Router) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, rt := range routers {
 		for _, r := range rt.Routes() {
 			s.handle(r)
@@ -129,7 +135,8 @@ func (s *Server) Serve(listeners ...net.Listener) error {
 	errc := make(chan error, len(listeners))
 	s.mu.Lock()
 	for _, l := range listeners {
-		srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+		srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return s.base }}
 		s.servers = append(s.servers, srv)
 		s.listeners = append(s.listeners, l)
 		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
@@ -147,6 +154,7 @@ func (s *Server) Serve(listeners ...net.Listener) error {
 // Shutdown stops accepting connections and waits for requests in flight
 // until ctx ends; hijacked streams are left to their owners.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
 	s.mu.Lock()
 	servers := s.servers
 	s.mu.Unlock()

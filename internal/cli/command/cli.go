@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -34,15 +35,15 @@ type Options struct {
 // berth invocation. The client is created on first use, so --version and
 // help never dial the daemon.
 type Cli struct {
-	in     *InStream
-	out    *OutStream
-	err    *OutStream
+	in        *InStream
+	out       *OutStream
+	err       *OutStream
 	lookupEnv func(string) (string, bool)
 
 	// Opts is filled by the root command's flags before any command runs.
 	Opts Options
 	// Version and Commit identify this build of berth.
-	Version, Commit string
+	Version, Commit, BuildTime string
 
 	api        client.APIClient
 	configFile *ConfigFile
@@ -240,4 +241,11 @@ func (c *Cli) Close() error {
 		return nil
 	}
 	return c.api.Close()
+}
+
+// LogError writes msg as docker's CLI logger does (logrus text format), for
+// the few errors docker reports through its logger rather than its exit
+// status.
+func (c *Cli) LogError(msg string) {
+	fmt.Fprintf(c.err, "time=%q level=error msg=%q\n", time.Now().Format(time.RFC3339), msg)
 }

@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"github.com/moby/moby/client"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -58,4 +59,30 @@ func FlagErrorFunc(cmd *cobra.Command, err error) error {
 func WithHelp(cmd *cobra.Command, err error) string {
 	root := cmd.Root().Name()
 	return fmt.Sprintf("%s: %s\n\nRun '%s --help' for more information", root, strings.TrimSuffix(err.Error(), "\n"), cmd.CommandPath())
+}
+
+// connectionError is docker v28's message for an unreachable daemon.
+type connectionError struct {
+	host  string
+	cause error
+}
+
+func (e connectionError) Error() string {
+	return fmt.Sprintf("Cannot connect to the Docker daemon at %s. Is the docker daemon running?", e.host)
+}
+
+func (e connectionError) Unwrap() error { return e.cause }
+
+// DescribeError rewrites a failed connection to the daemon into docker's
+// "Cannot connect to the Docker daemon at …" message; other errors are
+// returned unchanged.
+func (c *Cli) DescribeError(err error) error {
+	if err == nil || !client.IsErrConnectionFailed(err) {
+		return err
+	}
+	host, herr := c.Host()
+	if herr != nil {
+		return err
+	}
+	return connectionError{host: host, cause: err}
 }

@@ -108,10 +108,8 @@ func runAttach(ctx context.Context, cli *command.Cli, o *attachOptions, ref stri
 	}
 	s := hijackedIOStreamer{cli: cli, inputStream: in, outputStream: cli.Out(), errorStream: cli.Err(), resp: resp.HijackedResponse, tty: c.Config.Tty, detachKeys: detachKeys}
 	if err := s.stream(ctx); err != nil {
-		if isEscape(err) {
-			fmt.Fprintln(cli.Err(), "read escape sequence")
-			return nil
-		}
+		// Detaching returns term.EscapeError, which docker v28 prints as
+		// "read escape sequence" and exits 1; berth does the same.
 		return err
 	}
 	select {

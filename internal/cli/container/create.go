@@ -72,6 +72,7 @@ func NewCreateCommand(cli *command.Cli) *cobra.Command {
 
 func runCreate(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *createOptions, copts *containerOptions, args []string) error {
 	fail := func(err error) error {
+		err = cli.DescribeError(err)
 		return command.StatusError{Cause: err, Status: command.WithHelp(cmd, err), StatusCode: 125}
 	}
 	if err := validatePullOpt(o.pull); err != nil {

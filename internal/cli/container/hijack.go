@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultEscapeKeys is ctrl-p, ctrl-q.
-var defaultEscapeKeys = []byte{16, 17}
+// defaultEscapeKeys returns ctrl-p, ctrl-q.
+func defaultEscapeKeys() []byte { return []byte{16, 17} }
 
 // hijackedIOStreamer copies between the local streams and a hijacked
 // attach/exec connection: raw output with a TTY, stdcopy demultiplexing
@@ -84,7 +84,7 @@ func (h *hijackedIOStreamer) setupInput() (func(), error) {
 			h.cli.In().RestoreTerminal()
 		})
 	}
-	keys := defaultEscapeKeys
+	keys := defaultEscapeKeys()
 	if h.detachKeys != "" {
 		if k, err := term.ToBytes(h.detachKeys); err == nil {
 			keys = k

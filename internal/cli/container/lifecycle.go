@@ -190,6 +190,7 @@ func runRm(ctx context.Context, cli *command.Cli, o *rmOptions, ids []string) er
 	for i, id := range ids {
 		if err := errs[i]; err != nil {
 			if o.force && cerrdefs.IsNotFound(err) {
+				fmt.Fprintln(cli.Err(), err)
 				continue
 			}
 			msgs = append(msgs, err.Error())

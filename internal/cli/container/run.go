@@ -50,7 +50,8 @@ func NewRunCommand(cli *command.Cli) *cobra.Command {
 // exitStatusError maps a failed create/start to docker's exit codes: 127
 // when the command was not found, 126 when it could not be executed, 125
 // for everything else.
-func exitStatusError(cmd *cobra.Command, err error) error {
+func exitStatusError(cli *command.Cli, cmd *cobra.Command, err error) error {
+	err = cli.DescribeError(err)
 	msg := err.Error()
 	code := 125
 	switch {
@@ -95,7 +96,7 @@ func runContainer(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *
 
 	api, err := cli.Client()
 	if err != nil {
-		return exitStatusError(cmd, err)
+		return exitStatusError(cli, cmd, err)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -103,7 +104,7 @@ func runContainer(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *
 
 	id, err := createContainer(ctx, cli, cfg, &o.createOptions)
 	if err != nil {
-		return exitStatusError(cmd, err)
+		return exitStatusError(cli, cmd, err)
 	}
 
 	if o.sigProxy {
@@ -112,7 +113,10 @@ func runContainer(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *
 	}
 
 	attach := config.AttachStdin || config.AttachStdout || config.AttachStderr
-	var errCh chan error
+	var (
+		errCh       chan error
+		closeAttach = func() {}
+	)
 	if attach {
 		detachKeys := o.detachKeys
 		if detachKeys == "" {
@@ -126,9 +130,9 @@ func runContainer(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *
 			DetachKeys: detachKeys,
 		})
 		if err != nil {
-			return exitStatusError(cmd, err)
+			return exitStatusError(cli, cmd, err)
 		}
-		errCh = ch
+		errCh, closeAttach = ch, closeFn
 		defer closeFn()
 	}
 
@@ -145,13 +149,16 @@ func runContainer(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *
 
 	if _, err := api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if attach {
+			// The container never ran: end the attach stream ourselves
+			// rather than rely on the daemon closing it.
 			cancel()
+			closeAttach()
 			<-errCh
 		}
 		if copts.autoRemove {
 			<-statusC
 		}
-		return exitStatusError(cmd, err)
+		return exitStatusError(cli, cmd, err)
 	}
 
 	if !attach {
@@ -232,13 +239,15 @@ func waitExitOrRemoved(ctx context.Context, cli *command.Cli, api client.APIClie
 		select {
 		case r := <-res.Result:
 			if r.Error != nil {
-				fmt.Fprintf(cli.Err(), "Error waiting for container: %v\n", r.Error.Message)
+				cli.LogError("Error waiting for container: " + r.Error.Message)
 				statusC <- 125
 				return
 			}
 			statusC <- int(r.StatusCode)
 		case err := <-res.Error:
-			fmt.Fprintf(cli.Err(), "error waiting for container: %v\n", err)
+			if !errors.Is(err, context.Canceled) {
+				cli.LogError(fmt.Sprintf("error waiting for container: %v", err))
+			}
 			statusC <- 125
 		}
 	}()

@@ -108,6 +108,7 @@ func runStart(ctx context.Context, cli *command.Cli, o *startOptions, ids []stri
 
 	if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 		cancel()
+		resp.Close()
 		<-streamErr
 		if c.HostConfig.AutoRemove {
 			<-statusC

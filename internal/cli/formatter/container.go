@@ -18,27 +18,26 @@ const (
 	ContainerQuietFormat        = "{{.ID}}"
 )
 
-// ContainerHeader names ps columns.
-var containerHeader = Header{
-	"ID":           "CONTAINER ID",
-	"Image":        "IMAGE",
-	"Command":      "COMMAND",
-	"CreatedAt":    "CREATED AT",
-	"RunningFor":   "CREATED",
-	"Ports":        "PORTS",
-	"State":        "STATE",
-	"Status":       "STATUS",
-	"Size":         "SIZE",
-	"Names":        "NAMES",
-	"Labels":       "LABELS",
-	"Mounts":       "MOUNTS",
-	"LocalVolumes": "LOCAL VOLUMES",
-	"Networks":     "NETWORKS",
-	"Platform":     "PLATFORM",
-}
-
 // ContainerHeader returns the header names of ps's columns.
-func ContainerHeader() Header { return containerHeader }
+func ContainerHeader() Header {
+	return Header{
+		"ID":           "CONTAINER ID",
+		"Image":        "IMAGE",
+		"Command":      "COMMAND",
+		"CreatedAt":    "CREATED AT",
+		"RunningFor":   "CREATED",
+		"Ports":        "PORTS",
+		"State":        "STATE",
+		"Status":       "STATUS",
+		"Size":         "SIZE",
+		"Names":        "NAMES",
+		"Labels":       "LABELS",
+		"Mounts":       "MOUNTS",
+		"LocalVolumes": "LOCAL VOLUMES",
+		"Networks":     "NETWORKS",
+		"Platform":     "PLATFORM",
+	}
+}
 
 // ContainerContext is one row of ps; its methods are the template fields.
 type ContainerContext struct {
@@ -207,7 +206,11 @@ func (c *ContainerContext) Platform() string {
 
 // MarshalJSON renders every field, as `ps --format json` does.
 func (c *ContainerContext) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{
+	var platform any
+	if p := c.Platform(); p != "" {
+		platform = p
+	}
+	return json.Marshal(map[string]any{
 		"Command":      c.Command(),
 		"CreatedAt":    c.CreatedAt(),
 		"ID":           c.ID(),
@@ -217,6 +220,7 @@ func (c *ContainerContext) MarshalJSON() ([]byte, error) {
 		"Mounts":       c.Mounts(),
 		"Names":        c.Names(),
 		"Networks":     c.Networks(),
+		"Platform":     platform,
 		"Ports":        c.Ports(),
 		"RunningFor":   c.RunningFor(),
 		"Size":         c.Size(),

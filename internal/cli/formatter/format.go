@@ -61,12 +61,12 @@ func (c Context) Write(header Header, rows []any) error {
 	tmplText := c.Format.template()
 	tmpl, err := Parse(tmplText)
 	if err != nil {
-		return fmt.Errorf("template parsing error: %w", err)
+		return fmt.Errorf("failed to parse template: %w", err)
 	}
 	var body bytes.Buffer
 	for _, r := range rows {
 		if err := tmpl.Execute(&body, r); err != nil {
-			return err
+			return fmt.Errorf("failed to execute template: %w", err)
 		}
 		body.WriteString("\n")
 	}

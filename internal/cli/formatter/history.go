@@ -15,17 +15,27 @@ const (
 	HistoryQuietFormat        = "{{.ID}}"
 )
 
-var historyHeader = Header{
-	"ID":           "IMAGE",
-	"CreatedSince": "CREATED",
-	"CreatedAt":    "CREATED AT",
-	"CreatedBy":    "CREATED BY",
-	"Size":         "SIZE",
-	"Comment":      "COMMENT",
+func historyHeaderMap() Header {
+	return Header{
+		"ID":           "IMAGE",
+		"CreatedSince": "CREATED",
+		"CreatedAt":    "CREATED AT",
+		"CreatedBy":    "CREATED BY",
+		"Size":         "SIZE",
+		"Comment":      "COMMENT",
+	}
 }
 
-// HistoryHeader returns the header names of the history table.
-func HistoryHeader() Header { return historyHeader }
+// HistoryHeader returns the header names of the history table; without
+// human-readable output the CREATED column holds absolute times and is
+// titled "CREATED AT", as in docker.
+func HistoryHeader(human bool) Header {
+	h := historyHeaderMap()
+	if !human {
+		h["CreatedSince"] = "CREATED AT"
+	}
+	return h
+}
 
 // HistoryContext is one layer row of `history`.
 type HistoryContext struct {

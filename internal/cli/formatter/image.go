@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/image"
 )
 
@@ -17,22 +18,22 @@ const (
 	ImageQuietFormat                  = "{{.ID}}"
 )
 
-var imageHeader = Header{
-	"ID":           "IMAGE ID",
-	"Repository":   "REPOSITORY",
-	"Tag":          "TAG",
-	"Digest":       "DIGEST",
-	"CreatedSince": "CREATED",
-	"CreatedAt":    "CREATED AT",
-	"Size":         "SIZE",
-	"Containers":   "CONTAINERS",
-	"VirtualSize":  "VIRTUAL SIZE",
-	"SharedSize":   "SHARED SIZE",
-	"UniqueSize":   "UNIQUE SIZE",
-}
-
 // ImageHeader returns the header names of the images table.
-func ImageHeader() Header { return imageHeader }
+func ImageHeader() Header {
+	return Header{
+		"ID":           "IMAGE ID",
+		"Repository":   "REPOSITORY",
+		"Tag":          "TAG",
+		"Digest":       "DIGEST",
+		"CreatedSince": "CREATED",
+		"CreatedAt":    "CREATED AT",
+		"Size":         "SIZE",
+		"Containers":   "CONTAINERS",
+		"VirtualSize":  "VIRTUAL SIZE",
+		"SharedSize":   "SHARED SIZE",
+		"UniqueSize":   "UNIQUE SIZE",
+	}
+}
 
 // ImageContext is one row of `images`: one repository:tag (or digest) of
 // an image.
@@ -73,8 +74,9 @@ func (c *ImageContext) CreatedAt() string { return time.Unix(c.i.Created, 0).Str
 // Size is the image size ("4.26MB").
 func (c *ImageContext) Size() string { return HumanSize(c.i.Size) }
 
-// VirtualSize equals Size since API 1.44.
-func (c *ImageContext) VirtualSize() string { return HumanSize(c.i.Size) }
+// VirtualSize equals Size since API 1.44 (docker renders it with four
+// significant digits).
+func (c *ImageContext) VirtualSize() string { return units.HumanSize(float64(c.i.Size)) }
 
 // Containers counts containers using the image, or "N/A".
 func (c *ImageContext) Containers() string {

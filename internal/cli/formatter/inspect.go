@@ -59,6 +59,13 @@ func (ins *Inspector) Inspect(item InspectItem) error {
 		if item.Typed == nil || ins.tmpl.Execute(&buf, item.Typed) != nil {
 			return fmt.Errorf("template parsing error: %w", err)
 		}
+	} else {
+		// docker executes on typed structs, where a field the daemon left
+		// out (e.g. the legacy NetworkSettings.IPAddress) is empty rather
+		// than text/template's "<no value>".
+		out := strings.ReplaceAll(buf.String(), "<no value>", "")
+		buf.Reset()
+		buf.WriteString(out)
 	}
 	buf.WriteString("\n")
 	_, err = buf.WriteTo(ins.out)

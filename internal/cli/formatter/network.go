@@ -13,20 +13,20 @@ const (
 	NetworkQuietFormat        = "{{.ID}}"
 )
 
-var networkHeader = Header{
-	"ID":        "NETWORK ID",
-	"Name":      "NAME",
-	"Driver":    "DRIVER",
-	"Scope":     "SCOPE",
-	"IPv4":      "IPV4",
-	"IPv6":      "IPV6",
-	"Internal":  "INTERNAL",
-	"Labels":    "LABELS",
-	"CreatedAt": "CREATED",
-}
-
 // NetworkHeader returns the header names of the networks table.
-func NetworkHeader() Header { return networkHeader }
+func NetworkHeader() Header {
+	return Header{
+		"ID":        "NETWORK ID",
+		"Name":      "NAME",
+		"Driver":    "DRIVER",
+		"Scope":     "SCOPE",
+		"IPv4":      "IPV4",
+		"IPv6":      "IPV6",
+		"Internal":  "INTERNAL",
+		"Labels":    "LABELS",
+		"CreatedAt": "CREATED",
+	}
+}
 
 // NetworkContext is one row of `network ls`.
 type NetworkContext struct {

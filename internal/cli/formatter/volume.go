@@ -13,18 +13,18 @@ const (
 	VolumeQuietFormat        = "{{.Name}}"
 )
 
-var volumeHeader = Header{
-	"Name":       "VOLUME NAME",
-	"Driver":     "DRIVER",
-	"Scope":      "SCOPE",
-	"Mountpoint": "MOUNTPOINT",
-	"Labels":     "LABELS",
-	"Links":      "LINKS",
-	"Size":       "SIZE",
-}
-
 // VolumeHeader returns the header names of the volumes table.
-func VolumeHeader() Header { return volumeHeader }
+func VolumeHeader() Header {
+	return Header{
+		"Name":       "VOLUME NAME",
+		"Driver":     "DRIVER",
+		"Scope":      "SCOPE",
+		"Mountpoint": "MOUNTPOINT",
+		"Labels":     "LABELS",
+		"Links":      "LINKS",
+		"Size":       "SIZE",
+	}
+}
 
 // VolumeContext is one row of `volume ls`.
 type VolumeContext struct{ v volume.Volume }

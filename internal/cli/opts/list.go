@@ -25,7 +25,12 @@ func NewListOpts(validator ValidatorFunc) *ListOpts {
 	return &ListOpts{validator: validator}
 }
 
-func (o *ListOpts) String() string { return fmt.Sprintf("%v", o.values) }
+func (o *ListOpts) String() string {
+	if len(o.values) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%v", o.values)
+}
 
 // Set appends a value after validation.
 func (o *ListOpts) Set(v string) error {
@@ -86,6 +91,9 @@ func (o *FilterOpt) String() string {
 		for v := range vs {
 			out = append(out, k+"="+v)
 		}
+	}
+	if len(out) == 0 {
+		return ""
 	}
 	sort.Strings(out)
 	return fmt.Sprintf("%v", out)

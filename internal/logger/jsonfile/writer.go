@@ -12,19 +12,6 @@ import (
 	"unicode/utf8"
 )
 
-// writerEntry is one line of a json-file log, exactly as dockerd writes it:
-//
-//	{"log":"hello\n","stream":"stdout","time":"2026-11-22T23:45:39.123456789Z"}
-//
-// Log holds the bytes of one line including its '\n'; a line that had to be
-// split (longer than WriterMaxLine) or that the stream ended without a
-// newline has none. Time is UTC and written with time.RFC3339Nano.
-type writerEntry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
-}
-
 // WriterMaxLine is the longest piece of a line one entry holds. dockerd's log
 // copier reads with a 16 KiB buffer and logs a full buffer without a newline
 // as a partial entry; longer lines are therefore split into 16 KiB entries.

@@ -12,6 +12,19 @@ import (
 	"time"
 )
 
+// writerEntry is one line of a json-file log as the tests decode it:
+//
+//	{"log":"hello\n","stream":"stdout","time":"2026-11-22T23:45:39.123456789Z"}
+//
+// Log holds the bytes of one line including its '\n'; a line that had to be
+// split (longer than WriterMaxLine) or that the stream ended without a
+// newline has none. Time is UTC and written with time.RFC3339Nano.
+type writerEntry struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
+}
+
 func writerReadEntries(t *testing.T, path string) []writerEntry {
 	t.Helper()
 	data, err := os.ReadFile(path)

@@ -181,7 +181,8 @@ func (rt *Router) wait(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return nil // the client left; nobody to answer
 	}
 	resp := ctypes.WaitResponse{StatusCode: int64(code)}
-	if msg != "" {
+	// A removed container's start error was already the answer to start.
+	if msg != "" && r.URL.Query().Get("condition") != string(container.WaitRemoved) {
 		resp.Error = &ctypes.WaitExitError{Message: msg}
 	}
 	return server.WriteJSONBody(w, resp)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"berth/internal/api/server"
@@ -37,8 +38,9 @@ type env struct {
 	t      *testing.T
 	host   string
 	dir    string
-	inUse  map[string][]string
-	rootfs string // path of a busybox rootfs tar
+	mu     sync.Mutex
+	inUse  map[string][]string // guarded by mu
+	rootfs string              // path of a busybox rootfs tar
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,7 +59,11 @@ func newEnv(t *testing.T) *env {
 		Root:   filepath.Join(e.dir, "root"),
 		Driver: "overlay2",
 		Events: events.New(),
-		InUse:  func(id string) []string { return e.inUse[id] },
+		InUse: func(id string) []string {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return e.inUse[id]
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +81,12 @@ func newEnv(t *testing.T) *env {
 	e.rootfs = filepath.Join(e.dir, "rootfs.tar")
 	writeBusyboxTar(t, filepath.Join(e.dir, "rootfs"), e.rootfs)
 	return e
+}
+
+func (e *env) setInUse(id string, containers ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inUse[id] = containers
 }
 
 // docker runs the real Docker CLI against the test server.
@@ -195,9 +207,9 @@ func TestDockerCLI(t *testing.T) {
 	if out := e.ok("rmi", "localhost:5000/x:tag"); out != "Untagged: localhost:5000/x:tag\n" {
 		t.Fatalf("rmi untag: %q", out)
 	}
-	e.inUse[id] = []string{"0123456789abcdef"}
+	e.setInUse(id, "0123456789abcdef")
 	e.fails(`conflict: unable to remove repository reference "busybox" (must force) - container 0123456789ab is using its referenced image `+id[7:19], "rmi", "busybox")
-	delete(e.inUse, id)
+	e.setInUse(id)
 	if out := e.ok("rmi", "busybox", "myrepo/app:1.0"); !strings.Contains(out, "Untagged: busybox:latest\nDeleted: "+id) {
 		t.Fatalf("rmi: %q", out)
 	}

@@ -1,0 +1,736 @@
+#!/usr/bin/env bash
+# bench/run.sh — berthd vs Debian's dockerd vs podman, side by side, in one run.
+#
+#   sudo bash bench/run.sh
+#
+# Environment (all optional):
+#   ENGINES="berth docker podman"   which engines to measure (any subset, any order)
+#   N_RUN=20 N_WARM=2               samples / warm-ups for `run --rm busybox true`
+#   N_BATCH=50                      containers in the create+start batch
+#   N_PS=200 N_PS_SAMPLES=10        containers present for `ps -a`, samples
+#   N_RSS=10                        running containers for the per-container RSS
+#   N_RESTART=5                     daemon restarts for start-to-first-ping
+#   LOG_LINES=1000000 N_LOGS=3      lines written by `seq`, samples of `logs`
+#   BIG_MB=200 N_SAVE=3             size of the big image, samples of save/load
+#   DOCKER=/usr/local/bin/docker    client used for berthd and dockerd
+#   BENCH_TMP=/tmp                  where the per-run temp dir is made
+#   KEEP=1                          keep the temp dir (logs, roots) for a post-mortem
+#   INSTALL=0                       do not apt-get install missing docker.io/podman
+#
+# Every engine gets its own data root, exec root, socket and pidfile under one temp
+# dir; each engine's daemon runs alone (the previous one is stopped first), is
+# stopped by the PID this script started, and everything under the temp dir is
+# unmounted and removed on exit, also on failure or Ctrl-C.
+# Podman is driven by its own CLI (`podman --root … --runroot …`), the way users
+# run it; its `system service` is started only for idle RSS and start-to-ping.
+set -uo pipefail
+
+ENGINES=${ENGINES:-"berth docker podman"}
+N_RUN=${N_RUN:-20}
+N_WARM=${N_WARM:-2}
+N_BATCH=${N_BATCH:-50}
+N_PS=${N_PS:-200}
+N_PS_SAMPLES=${N_PS_SAMPLES:-10}
+N_RSS=${N_RSS:-10}
+N_RESTART=${N_RESTART:-5}
+LOG_LINES=${LOG_LINES:-1000000}
+N_LOGS=${N_LOGS:-3}
+BIG_MB=${BIG_MB:-200}
+N_SAVE=${N_SAVE:-3}
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+BENCH_TMP=${BENCH_TMP:-/tmp}
+KEEP=${KEEP:-0}
+INSTALL=${INSTALL:-1}
+CMD_TIMEOUT=${CMD_TIMEOUT:-300} # seconds, any single engine command
+PING_TIMEOUT=${PING_TIMEOUT:-60} # seconds, daemon start to first ping
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RESULTS_DIR=$REPO/bench/results
+START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+[ "$(id -u)" = 0 ] || die "run as root: sudo bash bench/run.sh"
+for e in $ENGINES; do
+	case $e in berth | docker | podman) ;; *) die "unknown engine '$e' in ENGINES (berth, docker, podman)" ;; esac
+done
+has_engine() { [[ " $ENGINES " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------------------
+# Packages. policy-rc.d keeps Debian's docker/containerd services from starting.
+# ---------------------------------------------------------------------------
+need_pkgs=()
+has_engine docker && ! command -v dockerd >/dev/null && need_pkgs+=(docker.io)
+has_engine podman && ! command -v podman >/dev/null && need_pkgs+=(podman)
+command -v busybox >/dev/null || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+command -v jq >/dev/null || need_pkgs+=(jq)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v runc >/dev/null || need_pkgs+=(runc)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	[ "$INSTALL" = 1 ] || die "missing packages: ${need_pkgs[*]} (INSTALL=0)"
+	log "installing ${need_pkgs[*]}"
+	made_policy=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+	rc=$?
+	[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	[ $rc = 0 ] || die "apt-get install ${need_pkgs[*]} failed"
+fi
+if has_engine berth || has_engine docker; then
+	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
+fi
+if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
+	die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
+fi
+
+# ---------------------------------------------------------------------------
+# Temp dir and cleanup.
+# ---------------------------------------------------------------------------
+T=$(mktemp -d "$BENCH_TMP/berth-bench.XXXXXX") || die "mktemp failed"
+chmod 0711 "$T"
+mkdir -p "$T/res" "$T/bin" "$T/docker-config"
+export DOCKER_CONFIG=$T/docker-config # an empty client config: no contexts, no plugins
+echo '{}' >"$DOCKER_CONFIG/config.json"   # podman reads it for auth too
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+
+# Host paths the incumbents create outside any root they are given; removed at
+# the end only when this run created them.
+host_litter=(/run/docker /run/containers /var/lib/containers/cache)
+litter_pre=()
+for p in "${host_litter[@]}"; do [ -e "$p" ] && litter_pre+=("$p"); done
+
+# Daemons this script started, one "PID STARTTIME" a line (the start time guards
+# against PID reuse); cleanup stops exactly these, then the shims our daemons
+# made (found by their executable or command line naming $T) and their children.
+DAEMON_PIDS_FILE=$T/daemon.pids
+: >"$DAEMON_PIDS_FILE"
+starttime() { awk '{sub(/^.*\) /, ""); print $20}' "/proc/$1/stat" 2>/dev/null; }
+record_daemon() { echo "$1 $(starttime "$1")" >>"$DAEMON_PIDS_FILE"; }
+# our_daemons: recorded PIDs that are still the same processes
+our_daemons() {
+	local pid st
+	while read -r pid st; do
+		[ -n "$st" ] && [ "$(starttime "$pid")" = "$st" ] && echo "$pid"
+	done <"$DAEMON_PIDS_FILE"
+	return 0
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2; f=1} END {if (!f) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# stop_pid PID [SECONDS]: SIGTERM, bounded wait, SIGKILL.
+stop_pid() {
+	local pid=$1 secs=${2:-30} i
+	alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < secs * 20; i++)); do
+		alive "$pid" || break
+		# A zombie child of ours counts as alive until reaped.
+		if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ]; then break; fi
+		sleep 0.05
+	done
+	if alive "$pid" && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+		log "pid $pid ignored SIGTERM for ${secs}s; SIGKILL"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# Shims our daemons made: executable inside $T (the berth-shim we built) or a
+# containerd-shim / conmon whose command line names $T.
+shims_under_T() {
+	local d exe
+	for d in /proc/[0-9]*; do
+		exe=$(readlink "$d/exe" 2>/dev/null) || continue
+		if [[ $exe == "$T/"* ]] ||
+			{ [[ $exe == */containerd-shim* || $exe == */conmon ]] && tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$T/"; }; then
+			echo "${d#/proc/}"
+		fi
+	done
+	return 0
+}
+children_of() { # PIDs whose parent is one of the arguments
+	[ $# -gt 0 ] || return 0
+	awk -v want=" $* " '{sub(/^.*\) /, ""); if (index(want, " " $2 " ")) print FILENAME}' /proc/[0-9]*/stat 2>/dev/null |
+		sed 's#^/proc/##; s#/stat$##'
+	return 0
+}
+
+umount_under_T() {
+	local m
+	for m in $(awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-); do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
+	done
+}
+
+cleanup() {
+	local rc=$? p left
+	trap - EXIT INT TERM
+	set +e
+	log "cleaning up $T"
+	for p in $(our_daemons); do stop_pid "$p" 20; done
+	left=$(shims_under_T)
+	if [ -n "$left" ]; then
+		# shellcheck disable=SC2086
+		left="$(children_of $left) $left"
+		log "stopping leftover shims and their containers: $(echo $left)"
+		for p in $left; do kill -KILL "$p" 2>/dev/null; done
+	fi
+	umount_under_T
+	umount_under_T
+	if [ "$KEEP" = 1 ]; then
+		log "KEEP=1: left $T"
+	elif awk -v t="$T/" 'index($5, t) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
+		log "mounts remain under $T; not removing it"
+	else
+		rm -rf --one-file-system "$T"
+	fi
+	for p in "${host_litter[@]}"; do
+		[[ " ${litter_pre[*]} " == *" $p "* ]] && continue
+		[ -e "$p" ] && rm -rf --one-file-system "$p"
+	done
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# Statistics and result files. A result is one line in $T/res/<engine>.<key>;
+# samples (ms, KiB, …) go to $T/res/<engine>.<key>.samples.
+# ---------------------------------------------------------------------------
+median() { # numbers on stdin → median
+	sort -g | awk '{a[NR]=$1} END {if (NR==0) exit 1; if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'
+}
+put() { echo "$3" >"$T/res/$1.$2"; }
+get() { cat "$T/res/$1.$2" 2>/dev/null || echo "-"; }
+
+# ---------------------------------------------------------------------------
+# Images: a busybox rootfs from Debian's busybox-static, and a ~BIG_MB image.
+# ---------------------------------------------------------------------------
+BUSYBOX=$(command -v busybox || echo /bin/busybox)
+ROOTFS=$T/rootfs
+mkdir -p "$ROOTFS"/{bin,etc,root,tmp,proc,sys,dev}
+chmod 1777 "$ROOTFS/tmp"
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+chroot "$ROOTFS" /bin/busybox --install -s /bin || die "busybox --install failed"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$ROOTFS/etc/passwd"
+printf 'root:x:0:\nnobody:x:65534:\n' >"$ROOTFS/etc/group"
+tar -C "$ROOTFS" --numeric-owner --owner=0 --group=0 -cf "$T/busybox.tar" . || die "tar busybox"
+
+log "making a ${BIG_MB} MB image tar"
+BIGROOT=$T/bigroot
+cp -a "$ROOTFS" "$BIGROOT"
+mkdir -p "$BIGROOT/data"
+for ((i = 0; i < BIG_MB / 10; i++)); do
+	head -c $((10 * 1024 * 1024)) /dev/urandom >"$BIGROOT/data/blob$i" || die "random data"
+done
+tar -C "$BIGROOT" --numeric-owner --owner=0 --group=0 -cf "$T/big.tar" . || die "tar big"
+rm -rf "$BIGROOT"
+
+# ---------------------------------------------------------------------------
+# Reference: bare runc/crun run of the same rootfs (network namespace, no
+# network: like --network none).
+# ---------------------------------------------------------------------------
+bare_runtime() { # runtime [global flags…]
+	local rt=$1
+	shift
+	local b=$T/bundle state=$T/state-$rt out i t0 t1
+	mkdir -p "$state"
+	out=$("$rt" --root "$state" "$@" run --bundle "$b" "bench-probe" </dev/null 2>&1)
+	if [ $? != 0 ]; then
+		put ref "$rt.err" "$(echo "$out" | tail -1)"
+		log "bare $rt fails here: $(echo "$out" | tail -1)"
+		return 1
+	fi
+	for ((i = 0; i < N_WARM + N_RUN; i++)); do
+		t0=${EPOCHREALTIME/./}
+		"$rt" --root "$state" "$@" run --bundle "$b" "bench-$i" </dev/null >/dev/null 2>&1 || return 1
+		t1=${EPOCHREALTIME/./}
+		((i >= N_WARM)) && echo "scale=1; ($t1 - $t0) / 1000" | bc >>"$T/res/ref.$rt.samples"
+	done
+	put ref "$rt" "$(median <"$T/res/ref.$rt.samples")"
+}
+mkdir -p "$T/bundle"
+(cd "$T/bundle" && runc spec) || die "runc spec"
+jq --arg root "$ROOTFS" '.process.args=["true"] | .process.terminal=false | .root.path=$root | .hostname="bench"' \
+	"$T/bundle/config.json" >"$T/bundle/c.json" && mv "$T/bundle/c.json" "$T/bundle/config.json"
+log "bare runc run"
+bare_runtime runc
+CRUN_OK=0
+if command -v crun >/dev/null; then
+	log "bare crun run"
+	bare_runtime crun && CRUN_OK=1
+fi
+
+# ---------------------------------------------------------------------------
+# Engines. Each defines: start_<e> (sets DPID, returns after first ping, puts
+# the start-to-ping time in ms in PING_MS), stop_<e>, c (the client), shim_exe
+# and <e>_rss_kb (the daemon's RSS in KiB).
+# ---------------------------------------------------------------------------
+
+# wait_ping SOCKET PID: poll /_ping until it answers 200, bounded; fails at once
+# if the daemon died.
+wait_ping() {
+	local sock=$1 pid=$2 deadline=$((${EPOCHREALTIME%.*} + PING_TIMEOUT))
+	while ((${EPOCHREALTIME%.*} < deadline)); do
+		if [ -S "$sock" ] && curl -sf -o /dev/null --max-time 2 --unix-socket "$sock" http://localhost/_ping; then
+			return 0
+		fi
+		alive "$pid" || return 1
+		sleep 0.005
+	done
+	return 1
+}
+
+# launch_daemon SOCKET LOG cmd…: start a daemon in the background, time it to
+# the first ping. Sets DPID and PING_MS.
+launch_daemon() {
+	local sock=$1 logf=$2 t0 t1
+	shift 2
+	rm -f "$sock"
+	t0=${EPOCHREALTIME/./}
+	# setsid: a Ctrl-C meant for this script must not reach the daemon first
+	# (cleanup removes containers through it). setsid does not fork here: a
+	# background job of a non-interactive shell is no process group leader.
+	setsid "$@" >>"$logf" 2>&1 </dev/null &
+	DPID=$!
+	record_daemon "$DPID"
+	if ! wait_ping "$sock" "$DPID"; then
+		log "daemon $* did not answer /_ping; last log lines:"
+		tail -20 "$logf" >&2
+		return 1
+	fi
+	t1=${EPOCHREALTIME/./}
+	PING_MS=$(echo "scale=1; ($t1 - $t0) / 1000" | bc)
+}
+
+stop_daemon() { stop_pid "$DPID" 60; }
+
+setup_berth() {
+	E=$T/berth
+	mkdir -p "$E"/{data,exec} "$T/bin"
+	echo '{}' >"$E/daemon.json"
+	export DOCKER_HOST=unix://$E/sock
+	ENGINE_LABEL=berthd
+	SHIM_DESC="berth-shim"
+}
+start_berth() {
+	launch_daemon "$E/sock" "$E/daemon.log" env PATH="$T/bin:$PATH" "$T/bin/berthd" \
+		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$E/exec" \
+		--pidfile "$E/pid" -H "unix://$E/sock"
+}
+berth_shims() { # pids of berth-shim processes we built
+	local d
+	for d in /proc/[0-9]*; do
+		[ "$(readlink "$d/exe" 2>/dev/null)" = "$T/bin/berth-shim" ] && echo "${d#/proc/}"
+	done
+	return 0
+}
+
+setup_docker() {
+	E=$T/docker
+	mkdir -p "$E"/{data,exec}
+	echo '{}' >"$E/daemon.json"
+	export DOCKER_HOST=unix://$E/sock
+	ENGINE_LABEL=dockerd
+	SHIM_DESC="containerd-shim-runc-v2"
+}
+start_docker() {
+	launch_daemon "$E/sock" "$E/daemon.log" dockerd \
+		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$E/exec" \
+		--pidfile "$E/pid" -H "unix://$E/sock" \
+		--bridge=none --iptables=false --ip6tables=false
+	local p
+	p=$(containerd_pid)
+	if [ -n "$p" ]; then record_daemon "$p"; fi
+}
+# dockerd starts containerd itself; its PID is in exec-root/containerd.
+containerd_pid() {
+	local p
+	p=$(cat "$E/exec/containerd/containerd.pid" 2>/dev/null) && alive "$p" && echo "$p"
+	return 0
+}
+docker_rss_kb() {
+	local p sum
+	sum=$(rss_kb "$DPID")
+	p=$(containerd_pid) && sum=$((sum + $(rss_kb "$p")))
+	echo "$sum"
+}
+stop_docker() {
+	local cp
+	cp=$(containerd_pid)
+	stop_daemon
+	# dockerd stops the containerd it started; make sure.
+	[ -n "$cp" ] && alive "$cp" && stop_pid "$cp" 20
+	return 0
+}
+pids_cmdline() { # exe substring: pids whose exe matches and whose cmdline names $E/
+	local d
+	for d in /proc/[0-9]*; do
+		[[ "$(readlink "$d/exe" 2>/dev/null)" == *"$1" ]] || continue
+		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$E/" && echo "${d#/proc/}"
+	done
+	return 0
+}
+
+setup_podman() {
+	E=$T/podman
+	mkdir -p "$E"/{root,runroot,tmp,cni}
+	local hn hu
+	hn=$(ulimit -Hn)
+	hu=$(ulimit -Hu)
+	[ "$hn" = unlimited ] && hn=1048576
+	# runc cannot raise RLIMIT_NPROC to the hard limit here (EPERM without
+	# CAP_SYS_RESOURCE); a fixed value under it works.
+	if [ "$hu" = unlimited ] || [ "$hu" -gt 4096 ]; then hu=4096; fi
+	cat >"$E/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$hn:$hn", "nproc=$hu:$hu"]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$E/tmp"
+
+[network]
+network_config_dir = "$E/cni"
+EOF
+	export CONTAINERS_CONF=$E/containers.conf
+	# crun refuses cgroup v1 hybrid hosts; then podman uses runc.
+	PODMAN_RUNTIME=runc
+	[ "$CRUN_OK" = 1 ] && PODMAN_RUNTIME=crun
+	PODMAN=(podman --root "$E/root" --runroot "$E/runroot" --storage-driver overlay
+		--cgroup-manager cgroupfs --events-backend file --runtime "$PODMAN_RUNTIME")
+	ENGINE_LABEL=podman
+	SHIM_DESC="conmon"
+}
+start_podman() {
+	launch_daemon "$E/sock" "$E/service.log" "${PODMAN[@]}" system service --time=0 "unix://$E/sock"
+}
+
+# c: the engine's client, bounded by CMD_TIMEOUT.
+c() {
+	if [ "$ENGINE" = podman ]; then
+		timeout --foreground -k 10 "$CMD_TIMEOUT" "${PODMAN[@]}" "$@"
+	else
+		timeout --foreground -k 10 "$CMD_TIMEOUT" "$DOCKER" "$@"
+	fi
+}
+
+# q: the client with its output kept in a file, shown only when it fails.
+q() {
+	local rc=0
+	c "$@" >"$E/cmd.out" 2>&1 || rc=$?
+	if [ $rc != 0 ]; then
+		log "$ENGINE: '$*' failed (exit $rc):"
+		tail -5 "$E/cmd.out" >&2
+	fi
+	return $rc
+}
+
+rm_all() {
+	local ids
+	ids=$(c ps -aq 2>/dev/null) || return 0
+	[ -z "$ids" ] && return 0
+	# shellcheck disable=SC2086
+	c rm -f $ids >/dev/null
+}
+
+# ms since t0 (µs)
+since_ms() { echo "scale=1; (${EPOCHREALTIME/./} - $1) / 1000" | bc; }
+
+# ---------------------------------------------------------------------------
+# The suite, per engine. Runs in a subshell with `set -e`; a failing step ends
+# that engine's suite (its missing figures show as "-") and the others go on.
+# ---------------------------------------------------------------------------
+suite() {
+	ENGINE=$1
+	local t0 i id n sum pids s
+	trap 'log "$ENGINE: failed at line $LINENO: $BASH_COMMAND"' ERR
+	"setup_$ENGINE"
+	local R=$T/res/$ENGINE
+	log "== $ENGINE_LABEL =="
+
+	if [ "$ENGINE" != podman ]; then
+		"start_$ENGINE"
+		put "$ENGINE" first_start_ms "$PING_MS"
+		log "$ENGINE: first start (empty root) to ping ${PING_MS} ms"
+	fi
+
+	log "$ENGINE: import busybox"
+	q import "$T/busybox.tar" busybox:latest
+	out=$(c run --rm --network none busybox echo hello 2>&1) || {
+		log "$ENGINE: smoke test failed: $out"
+		return 1
+	}
+	[ "$out" = hello ] || {
+		log "$ENGINE: smoke test printed '$out', want 'hello'"
+		return 1
+	}
+
+	# 1. run --rm busybox true, network none.
+	log "$ENGINE: run --rm ×$N_RUN (+$N_WARM warm-up)"
+	for ((i = 0; i < N_WARM + N_RUN; i++)); do
+		t0=${EPOCHREALTIME/./}
+		q run --rm --network none busybox true
+		((i >= N_WARM)) && since_ms "$t0" >>"$R.run_rm.samples"
+	done
+	put "$ENGINE" run_rm "$(median <"$R.run_rm.samples")"
+
+	# 2. N_BATCH × create + start of `sleep 600`, wall time for the batch.
+	log "$ENGINE: $N_BATCH × create+start"
+	t0=${EPOCHREALTIME/./}
+	for ((i = 0; i < N_BATCH; i++)); do
+		q create --network none --name "batch$i" busybox sleep 600
+		q start "batch$i"
+	done
+	since_ms "$t0" >"$R.batch.samples"
+	put "$ENGINE" batch "$(echo "scale=2; $(cat "$R.batch.samples") / 1000" | bc)"
+	n=$(c ps -q | wc -l)
+	[ "$n" -ge "$N_BATCH" ] || log "$ENGINE: only $n of $N_BATCH batch containers running"
+	rm_all
+
+	# 5. RSS added per running container: its shim / conmon processes.
+	log "$ENGINE: RSS of $N_RSS running containers' $SHIM_DESC"
+	for ((i = 0; i < N_RSS; i++)); do
+		q run -d --network none busybox sleep 600
+	done
+	case $ENGINE in
+	berth) pids=$(berth_shims) ;;
+	docker) pids=$(pids_cmdline /containerd-shim-runc-v2) ;;
+	podman) pids=$(pids_cmdline /conmon) ;;
+	esac
+	n=0 sum=0
+	for p in $pids; do
+		s=$(rss_kb "$p")
+		echo "$p:$s" >>"$R.percont.samples"
+		sum=$((sum + s)) n=$((n + 1))
+	done
+	put "$ENGINE" percont_n "$n"
+	[ "$n" = "$N_RSS" ] || log "$ENGINE: found $n $SHIM_DESC processes for $N_RSS containers"
+	put "$ENGINE" percont "$(echo "scale=2; $sum / $N_RSS / 1024" | bc)"
+	if [ "$ENGINE" != podman ]; then
+		put "$ENGINE" rss_with_containers "$(echo "scale=1; $("${ENGINE}_rss_kb") / 1024" | bc)"
+	fi
+	rm_all
+
+	# 7. logs of LOG_LINES lines.
+	log "$ENGINE: logs of $LOG_LINES lines"
+	q run -d --network none --name logs busybox seq "$LOG_LINES"
+	q wait logs
+	n=$(c logs logs 2>/dev/null | wc -l)
+	put "$ENGINE" logs_lines "$n"
+	[ "$n" = "$LOG_LINES" ] || log "$ENGINE: logs printed $n lines, want $LOG_LINES"
+	for ((i = 0; i < N_LOGS; i++)); do
+		t0=${EPOCHREALTIME/./}
+		c logs logs >/dev/null 2>&1
+		since_ms "$t0" >>"$R.logs.samples"
+	done
+	put "$ENGINE" logs "$(median <"$R.logs.samples")"
+	q rm -f logs
+
+	# 3. ps -a with N_PS containers (created, not started).
+	log "$ENGINE: create $N_PS containers, ps -a ×$N_PS_SAMPLES"
+	for ((i = 0; i < N_PS; i++)); do
+		q create --network none busybox true
+	done
+	n=$(c ps -aq | wc -l)
+	[ "$n" = "$N_PS" ] || log "$ENGINE: ps -aq lists $n containers, want $N_PS"
+	c ps -a >/dev/null # warm-up
+	for ((i = 0; i < N_PS_SAMPLES; i++)); do
+		t0=${EPOCHREALTIME/./}
+		c ps -a >/dev/null
+		since_ms "$t0" >>"$R.ps.samples"
+	done
+	put "$ENGINE" ps "$(median <"$R.ps.samples")"
+	rm_all
+
+	# 8. save / load of a ~BIG_MB image.
+	log "$ENGINE: import, save, load of a ${BIG_MB} MB image"
+	t0=${EPOCHREALTIME/./}
+	q import "$T/big.tar" bigimg:latest
+	put "$ENGINE" import_big "$(since_ms "$t0")"
+	for ((i = 0; i < N_SAVE; i++)); do
+		rm -f "$E/big-save.tar"
+		t0=${EPOCHREALTIME/./}
+		q save -o "$E/big-save.tar" bigimg:latest
+		since_ms "$t0" >>"$R.save.samples"
+	done
+	put "$ENGINE" save "$(median <"$R.save.samples")"
+	put "$ENGINE" save_bytes "$(stat -c %s "$E/big-save.tar")"
+	for ((i = 0; i < N_SAVE; i++)); do
+		q rmi bigimg:latest
+		t0=${EPOCHREALTIME/./}
+		q load -i "$E/big-save.tar"
+		since_ms "$t0" >>"$R.load.samples"
+	done
+	put "$ENGINE" load "$(median <"$R.load.samples")"
+	q image inspect bigimg:latest
+	rm -f "$E/big-save.tar"
+
+	# 6 and 4. Daemon start to first ping over restarts; idle RSS after the last.
+	log "$ENGINE: $N_RESTART daemon restarts"
+	if [ "$ENGINE" != podman ]; then
+		put "$ENGINE" rss_after_work "$(echo "scale=1; $("${ENGINE}_rss_kb") / 1024" | bc)"
+	fi
+	for ((i = 0; i < N_RESTART; i++)); do
+		if [ "$ENGINE" = podman ]; then
+			[ "$i" -gt 0 ] && stop_daemon
+		else
+			"stop_$ENGINE"
+		fi
+		"start_$ENGINE"
+		echo "$PING_MS" >>"$R.start.samples"
+	done
+	put "$ENGINE" start "$(median <"$R.start.samples")"
+	if [ "$ENGINE" = podman ]; then
+		# idle: one ping answered, no containers, two images
+		put "$ENGINE" idle_rss "$(echo "scale=1; $(rss_kb "$DPID") / 1024" | bc)"
+		stop_daemon
+	else
+		c ps -a >/dev/null
+		c images >/dev/null
+		put "$ENGINE" idle_rss "$(echo "scale=1; $("${ENGINE}_rss_kb") / 1024" | bc)"
+		"stop_$ENGINE"
+	fi
+	log "$ENGINE: done"
+}
+berth_rss_kb() { rss_kb "$DPID"; }
+stop_berth() { stop_daemon; }
+podman_rss_kb() { rss_kb "$DPID"; }
+
+if has_engine berth; then
+	log "building berthd and berth-shim"
+	if ! (cd "$REPO" && go build -o "$T/bin/" ./cmd/berthd ./cmd/berth-shim) >"$T/berth-build.log" 2>&1; then
+		log "berth does not build; skipping it:"
+		head -20 "$T/berth-build.log" >&2
+		put berth status "does not build"
+		ENGINES=${ENGINES//berth/}
+	fi
+fi
+
+# suite_exit: the subshell's EXIT trap. On failure, remove the engine's
+# containers through its own client while the daemon still answers, then stop
+# the daemon(s) it started; nothing of one engine outlives its suite.
+suite_exit() {
+	local rc=$? p
+	set +e
+	if [ $rc != 0 ]; then
+		log "$ENGINE: suite failed (exit $rc); its missing figures show as '-'"
+		[ -e "$T/res/$ENGINE.status" ] || put "$ENGINE" status "suite failed (exit $rc); see the run's log"
+		CMD_TIMEOUT=60 rm_all 2>/dev/null
+		for f in "$E/daemon.log" "$E/service.log"; do
+			[ -s "$f" ] && { log "$ENGINE: tail of $f:"; tail -15 "$f" >&2; }
+		done
+	fi
+	for p in $(our_daemons); do stop_pid "$p" 30; done
+	exit $rc
+}
+
+for e in $ENGINES; do
+	(
+		set -eE
+		trap suite_exit EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		DPID=
+		ENGINE=$e
+		E=$T/$e
+		suite "$e"
+	)
+	rc=$?
+	# Interrupted: the suite cleaned up after itself; do not go on nor write a table.
+	if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
+done
+
+# ---------------------------------------------------------------------------
+# Table.
+# ---------------------------------------------------------------------------
+ratio() { # a b → a/b with 2 decimals, or -
+	if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && [ "$(echo "$2 > 0" | bc)" = 1 ]; then
+		echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'
+	else
+		echo "-"
+	fi
+}
+# verdict RATIO LIMIT → "ok" / "MISS" / ""
+verdict() {
+	[[ $1 =~ ^[0-9.]+$ ]] || return 0
+	if [ "$(echo "$1 <= $2" | bc)" = 1 ]; then echo ok; else echo MISS; fi
+}
+fmt() { sed 's/^\./0./' <<<"$1"; }
+
+row() { # label key target-text dockerd-limit podman-limit
+	local b d p rd rp tgt=$3 v1 v2
+	b=$(fmt "$(get berth "$2")")
+	d=$(fmt "$(get docker "$2")")
+	p=$(fmt "$(get podman "$2")")
+	rd=$(ratio "$b" "$d")
+	rp=$(ratio "$b" "$p")
+	v1= v2=
+	[ -n "${4:-}" ] && v1=$(verdict "$rd" "$4")
+	[ -n "${5:-}" ] && v2=$(verdict "$rp" "$5")
+	[ -n "$v1$v2" ] && tgt="$tgt [${v1:+dockerd $v1}${v1:+${v2:+, }}${v2:+podman $v2}]"
+	printf '%s | %s | %s | %s | %s | %s | %s\n' "$1" "$b" "$d" "$p" "$rd" "$rp" "$tgt"
+}
+
+{
+	echo "# berth bench — $START_TS — $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "# dockerd: $(dockerd --version 2>/dev/null || echo n/a); podman: $(podman --version 2>/dev/null || echo n/a); runc: $(runc --version 2>/dev/null | head -1)"
+	echo "# client for berthd and dockerd: $DOCKER ($("$DOCKER" --version 2>/dev/null)); podman: its own CLI (--root/--runroot, runtime ${PODMAN_RUNTIME:-runc})"
+	for e in berth docker podman; do
+		s=$(get "$e" status)
+		[ "$s" != - ] && echo "# $e: $s"
+		has_engine "$e" || { [ "$s" = - ] && echo "# $e: not measured (ENGINES)"; }
+	done
+	echo
+	echo "metric | berth | dockerd | podman | berth/dockerd | berth/podman | target"
+	row "run --rm busybox true, --network none (ms, median of $N_RUN)" run_rm "≤0.25× dockerd, ≤0.5× podman" 0.25 0.5
+	row "$N_BATCH × create+start sleep (s, wall)" batch ""
+	row "ps -a with $N_PS containers (ms, median of $N_PS_SAMPLES)" ps ""
+	row "idle daemon RSS (MB; dockerd+containerd; podman service)" idle_rss "≤0.35× dockerd+containerd" 0.35
+	row "RSS per running container (MB; berth-shim / containerd-shim / conmon)" percont "≤0.35× containerd-shim" 0.35
+	row "daemon start to first ping (ms, median of $N_RESTART; podman service)" start "≤0.2× dockerd" 0.2
+	row "logs of $LOG_LINES lines (ms, median of $N_LOGS)" logs "≤0.5× dockerd" 0.5
+	row "save -o of a ${BIG_MB} MB image (ms, median of $N_SAVE)" save ""
+	row "load -i of a ${BIG_MB} MB image (ms, median of $N_SAVE)" load ""
+	echo
+	echo "reference: bare runc run of the same rootfs: $(fmt "$(get ref runc)") ms (median of $N_RUN)"
+	if [ "$CRUN_OK" = 1 ]; then
+		echo "reference: bare crun run of the same rootfs: $(fmt "$(get ref crun)") ms (median of $N_RUN)"
+	else
+		echo "reference: bare crun run: fails here: $(get ref crun.err)"
+	fi
+	echo
+	echo "extra | berth | dockerd | podman"
+	for k in first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
+		save_bytes:"saved archive size (bytes)" percont_n:"per-container processes found" \
+		rss_with_containers:"daemon RSS with $N_RSS running (MB)" rss_after_work:"daemon RSS after the workload (MB)" \
+		logs_lines:"lines printed by logs"; do
+		printf '%s | %s | %s | %s\n' "${k#*:}" "$(fmt "$(get berth "${k%%:*}")")" "$(fmt "$(get docker "${k%%:*}")")" "$(fmt "$(get podman "${k%%:*}")")"
+	done
+	echo
+	echo "samples:"
+	for f in "$T"/res/*.samples; do
+		[ -e "$f" ] || continue
+		printf '  %s: %s\n' "$(basename "$f" .samples)" "$(tr '\n' ' ' <"$f")"
+	done
+} >"$T/table.txt"
+
+mkdir -p "$RESULTS_DIR"
+cp "$T/table.txt" "$RESULTS_DIR/latest.txt"
+echo
+cat "$T/table.txt"
+log "written to $RESULTS_DIR/latest.txt"
