@@ -77,6 +77,9 @@ func (s *Service) Attach(ctx context.Context, c *Container, opts AttachOptions, 
 			if r.err != nil {
 				return r.err
 			}
+			if r.conn == nil {
+				return nil // the start failed; the client hears it from start
+			}
 			conn = r.conn
 		case <-c.removed:
 			return nil

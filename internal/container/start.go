@@ -226,6 +226,11 @@ func (s *Service) recordStartFailure(c *Container, err error) {
 	c.State.FinishedAt = time.Now().UTC()
 	c.exits++
 	logErr(s.log, "save container state", s.store.saveLocked(c), "container_id", c.ID)
+	// Attachments waiting for this start end with it: nothing will run.
+	for _, p := range c.pending {
+		p.ready <- attachResult{}
+	}
+	c.pending = nil
 	c.notifyLocked()
 }
 
