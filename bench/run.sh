@@ -41,7 +41,7 @@ DOCKER=${DOCKER:-/usr/local/bin/docker}
 BENCH_TMP=${BENCH_TMP:-/tmp}
 KEEP=${KEEP:-0}
 INSTALL=${INSTALL:-1}
-CMD_TIMEOUT=${CMD_TIMEOUT:-300} # seconds, any single engine command
+CMD_TIMEOUT=${CMD_TIMEOUT:-120} # seconds, any single engine command
 PING_TIMEOUT=${PING_TIMEOUT:-60} # seconds, daemon start to first ping
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -94,7 +94,10 @@ fi
 # ---------------------------------------------------------------------------
 # Temp dir and cleanup.
 # ---------------------------------------------------------------------------
-T=$(mktemp -d "$BENCH_TMP/berth-bench.XXXXXX") || die "mktemp failed"
+# Short names on purpose: berthd puts each shim's socket at
+# <exec-root>/containers/<64-hex id>/shim.sock, and a unix socket path has at
+# most 107 bytes, so exec roots are $T/x<letter> (e.g. /tmp/bb.AbC123/xb).
+T=$(mktemp -d "$BENCH_TMP/bb.XXXXXX") || die "mktemp failed"
 chmod 0711 "$T"
 mkdir -p "$T/res" "$T/bin" "$T/docker-config"
 export DOCKER_CONFIG=$T/docker-config # an empty client config: no contexts, no plugins
@@ -319,7 +322,11 @@ stop_daemon() { stop_pid "$DPID" 60; }
 
 setup_berth() {
 	E=$T/berth
-	mkdir -p "$E"/{data,exec} "$T/bin"
+	X=$T/xb
+	mkdir -p "$E/data" "$X" "$T/bin"
+	if [ $((${#X} + 86)) -gt 107 ]; then
+		log "berth: exec root $X is too long for shim sockets (${#X} + 86 > 107 bytes); set BENCH_TMP shorter"
+	fi
 	echo '{}' >"$E/daemon.json"
 	export DOCKER_HOST=unix://$E/sock
 	ENGINE_LABEL=berthd
@@ -327,7 +334,7 @@ setup_berth() {
 }
 start_berth() {
 	launch_daemon "$E/sock" "$E/daemon.log" env PATH="$T/bin:$PATH" "$T/bin/berthd" \
-		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$E/exec" \
+		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$X" \
 		--pidfile "$E/pid" -H "unix://$E/sock"
 }
 berth_shims() { # pids of berth-shim processes we built
@@ -340,7 +347,8 @@ berth_shims() { # pids of berth-shim processes we built
 
 setup_docker() {
 	E=$T/docker
-	mkdir -p "$E"/{data,exec}
+	X=$T/xd
+	mkdir -p "$E/data" "$X"
 	echo '{}' >"$E/daemon.json"
 	export DOCKER_HOST=unix://$E/sock
 	ENGINE_LABEL=dockerd
@@ -348,7 +356,7 @@ setup_docker() {
 }
 start_docker() {
 	launch_daemon "$E/sock" "$E/daemon.log" dockerd \
-		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$E/exec" \
+		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$X" \
 		--pidfile "$E/pid" -H "unix://$E/sock" \
 		--bridge=none --iptables=false --ip6tables=false
 	local p
@@ -358,7 +366,7 @@ start_docker() {
 # dockerd starts containerd itself; its PID is in exec-root/containerd.
 containerd_pid() {
 	local p
-	p=$(cat "$E/exec/containerd/containerd.pid" 2>/dev/null) && alive "$p" && echo "$p"
+	p=$(cat "$X/containerd/containerd.pid" 2>/dev/null) && alive "$p" && echo "$p"
 	return 0
 }
 docker_rss_kb() {
@@ -375,18 +383,19 @@ stop_docker() {
 	[ -n "$cp" ] && alive "$cp" && stop_pid "$cp" 20
 	return 0
 }
-pids_cmdline() { # exe substring: pids whose exe matches and whose cmdline names $E/
+pids_cmdline() { # exe substring: pids whose exe matches and whose cmdline names $T/
 	local d
 	for d in /proc/[0-9]*; do
 		[[ "$(readlink "$d/exe" 2>/dev/null)" == *"$1" ]] || continue
-		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$E/" && echo "${d#/proc/}"
+		tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$T/" && echo "${d#/proc/}"
 	done
 	return 0
 }
 
 setup_podman() {
 	E=$T/podman
-	mkdir -p "$E"/{root,runroot,tmp,cni}
+	X=$T/xp
+	mkdir -p "$E"/{root,tmp,cni} "$X"
 	local hn hu
 	hn=$(ulimit -Hn)
 	hu=$(ulimit -Hu)
@@ -411,7 +420,7 @@ EOF
 	# crun refuses cgroup v1 hybrid hosts; then podman uses runc.
 	PODMAN_RUNTIME=runc
 	[ "$CRUN_OK" = 1 ] && PODMAN_RUNTIME=crun
-	PODMAN=(podman --root "$E/root" --runroot "$E/runroot" --storage-driver overlay
+	PODMAN=(podman --root "$E/root" --runroot "$X" --storage-driver overlay
 		--cgroup-manager cgroupfs --events-backend file --runtime "$PODMAN_RUNTIME")
 	ENGINE_LABEL=podman
 	SHIM_DESC="conmon"

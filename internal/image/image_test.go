@@ -544,6 +544,7 @@ func TestRootfs(t *testing.T) {
 	if err := f.svc.RemoveRootfs(ctx, "held"); err != nil {
 		t.Fatal(err)
 	}
+	f.svc.CollectGarbage(ctx)
 	if blobs, snaps := f.leftovers(t); blobs != 0 || snaps != 0 {
 		t.Fatalf("left behind: %d blobs, %d snapshots", blobs, snaps)
 	}

@@ -75,7 +75,7 @@ func (s *Service) RemoveRootfs(ctx context.Context, containerID string) error {
 		}
 		return fmt.Errorf("remove rootfs of %s: %w", containerID, err)
 	}
-	s.gc(ctx)
+	s.scheduleGC()
 	return nil
 }
 

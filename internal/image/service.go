@@ -75,6 +75,12 @@ type Service struct {
 	// prune) so that checks such as "last tag" hold until the change is made.
 	mu sync.Mutex
 
+	// gcKick asks the collector goroutine for a pass; gcStop ends it and
+	// gcDone tells Close it has ended.
+	gcKick chan struct{}
+	gcStop chan struct{}
+	gcDone chan struct{}
+
 	cacheMu sync.Mutex
 	infos   map[digest.Digest]*imageInfo // guarded by cacheMu; by manifest digest
 	sizes   map[string]int64             // guarded by cacheMu; unpacked layer size by chain ID
@@ -142,11 +148,45 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if _, err := s.db.GarbageCollect(ctx); err != nil {
 		s.log.Warn("image store garbage collection failed", "error", err)
 	}
+	s.gcKick, s.gcStop, s.gcDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go s.collector()
 	return s, nil
 }
 
+// collector runs a garbage collection pass per kick; kicks that arrive
+// during a pass are folded into the next one. It keeps collection off the
+// container removal path (`run --rm`).
+func (s *Service) collector() {
+	defer close(s.gcDone)
+	ctx := s.ns(context.Background())
+	for {
+		select {
+		case <-s.gcStop:
+			return
+		case <-s.gcKick:
+			s.gc(ctx)
+		}
+	}
+}
+
+// scheduleGC asks for a collection pass soon, without waiting for it.
+func (s *Service) scheduleGC() {
+	select {
+	case s.gcKick <- struct{}{}:
+	default: // a pass is already due
+	}
+}
+
+// CollectGarbage removes, now, whatever nothing refers to any more.
+func (s *Service) CollectGarbage(ctx context.Context) { s.gc(s.ns(ctx)) }
+
 // Close releases the stores.
 func (s *Service) Close() error {
+	if s.gcStop != nil {
+		close(s.gcStop)
+		<-s.gcDone
+		s.gc(s.ns(context.Background()))
+	}
 	var errs []error
 	if s.db != nil {
 		errs = append(errs, s.db.Close())

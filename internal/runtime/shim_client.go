@@ -32,8 +32,9 @@ const ShimLogFile = "shim.log"
 
 // Launch starts `shimBinary <cfg.Bundle>` as a detached process (own session,
 // survives berthd), after writing cfg to <bundle>/shim.json. It returns once
-// the runtime has created the container (the process exists and waits to be
-// started), or with the runtime's error text when creation failed.
+// the runtime runs the container, whose output the shim holds back until
+// Start so that attachments made in between miss nothing; or with the
+// runtime's error text when creation failed.
 func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, error) {
 	bundle, err := filepath.Abs(cfg.Bundle)
 	if err != nil {
@@ -138,7 +139,7 @@ func (s *Shim) ShimPid() int { return s.shimPid }
 // Socket is the path the shim listens on.
 func (s *Shim) Socket() string { return s.socket }
 
-// Start runs the created container's process.
+// Start lets the container's output flow to its log and attached clients.
 func (s *Shim) Start(ctx context.Context) error {
 	_, err := s.call(ctx, shim.Request{Op: "start"})
 	return err

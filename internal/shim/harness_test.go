@@ -172,6 +172,7 @@ func writeSpec(t *testing.T, cfg shim.Config, args []string, tty bool) {
 		Process: &specs.Process{
 			Terminal:        tty,
 			Args:            args,
+			ConsoleSize:     consoleSize(tty),
 			Env:             []string{"PATH=/bin", "TERM=xterm"},
 			Cwd:             "/",
 			NoNewPrivileges: true,
@@ -374,4 +375,13 @@ func launchHelper(cfgJSON string) int {
 	}
 	fmt.Println(s.ShimPid())
 	return 0
+}
+
+// consoleSize is the initial terminal size the daemon puts in the spec
+// (from the client's create request): 30 rows, 100 columns.
+func consoleSize(tty bool) *specs.Box {
+	if !tty {
+		return nil
+	}
+	return &specs.Box{Height: 30, Width: 100}
 }

@@ -130,22 +130,19 @@ func clientGone(br *bufio.Reader) <-chan struct{} {
 }
 
 func (s *shim) start(ctx context.Context) error {
-	s.startMu.Lock()
-	defer s.startMu.Unlock()
 	s.mu.Lock()
-	status, exited := s.status, s.initExited
-	s.mu.Unlock()
-	if exited || status != StatusCreated {
-		return fmt.Errorf("container %s is %s, not created", s.cfg.ID, status)
-	}
-	if err := s.rt.run(ctx, runtimeIO{}, "start", s.cfg.ID); err != nil {
-		return fmt.Errorf("OCI runtime start failed: %w", err)
-	}
-	s.mu.Lock()
-	if s.status == StatusCreated {
+	status := s.status
+	if status == StatusCreated {
 		s.status = StatusRunning
 	}
 	s.mu.Unlock()
+	if status != StatusCreated {
+		return fmt.Errorf("container %s is %s, not created", s.cfg.ID, status)
+	}
+	// The runtime already runs the process (create used `run --detach`):
+	// starting means letting its output flow.
+	s.release()
+	close(s.started)
 	return nil
 }
 

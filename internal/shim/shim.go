@@ -64,6 +64,13 @@ type shim struct {
 	// start fails when its exec.fifo vanishes under it).
 	startMu sync.Mutex
 
+	// release starts copying the container's output, once: at the start
+	// op, so that clients attached between create and start see every byte,
+	// or when the process exits without a start.
+	release     func()
+	releaseOnce sync.Once
+	started     chan struct{} // closed by the start op
+
 	stopped  chan struct{} // closed when exit is set: releases waits
 	done     chan struct{} // closed when the shim should return
 	doneOnce sync.Once
@@ -123,6 +130,7 @@ func setup(ctx context.Context, cfg Config, log *slog.Logger) (*shim, *os.File, 
 		status:  StatusCreated,
 		execs:   make(map[string]*process),
 		stopped: make(chan struct{}),
+		started: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	// A previous run's exit must not be mistaken for this one's.
@@ -176,7 +184,11 @@ func (s *shim) create(ctx context.Context) error {
 		return fmt.Errorf("container stdio: %w", err)
 	}
 	pidFile := filepath.Join(cfg.Bundle, "init.pid")
-	args := []string{"create", "--bundle", cfg.Bundle, "--pid-file", pidFile}
+	// `run --detach` creates and starts in one runtime invocation (a
+	// separate `start` costs runc another ~10 ms of start-up). Until the
+	// start op, nothing reads the output, so it waits in the pipes (or the
+	// pty) for the clients that attach in between.
+	args := []string{"run", "--detach", "--bundle", cfg.Bundle, "--pid-file", pidFile}
 	if p.consock != nil {
 		args = append(args, "--console-socket", p.consock.path)
 	}
@@ -201,7 +213,7 @@ func (s *shim) create(ctx context.Context) error {
 	if s.logw != nil {
 		logOut, logErr = s.logw.Stream("stdout"), s.logw.Stream("stderr")
 	}
-	p.startPumps(logOut, logErr)
+	s.release = func() { s.releaseOnce.Do(func() { p.startPumps(logOut, logErr) }) }
 	go s.monitorInit(s.rt.reaper.watch(p.pid))
 	return nil
 }
@@ -215,6 +227,14 @@ func (s *shim) monitorInit(exited <-chan ExitStatus) {
 	s.initExited = true
 	s.mu.Unlock()
 	p := s.init
+	// Output of a process that ends before the start op is kept for the
+	// clients that attach until then; a start that never comes (berthd
+	// died in between) must not hold the shim forever.
+	select {
+	case <-s.started:
+	case <-time.After(startGrace):
+	}
+	s.release()
 	p.drain()
 	if s.logw != nil {
 		if err := s.logw.Close(); err != nil {
@@ -244,6 +264,10 @@ func (s *shim) monitorInit(exited <-chan ExitStatus) {
 	p.out.wait()
 	s.finish()
 }
+
+// startGrace is how long the output of a process that exited before the
+// start op waits for that op.
+const startGrace = 30 * time.Second
 
 // finish makes Run return.
 func (s *shim) finish() { s.doneOnce.Do(func() { close(s.done) }) }

@@ -210,10 +210,7 @@ func TestTerminal(t *testing.T) {
 		args: []string{"sh", "-c", `stty size; read a; echo "got:$a"; stty size; echo oops >&2`},
 		tty:  true, openStdin: true,
 	})
-	s := b.launch(ctx)
-	if err := s.Resize(ctx, "", 30, 100); err != nil {
-		t.Fatal(err)
-	}
+	s := b.launch(ctx) // the spec's console size is 30x100
 	conn, err := s.Attach(ctx, true, true, true)
 	if err != nil {
 		t.Fatal(err)
