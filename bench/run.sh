@@ -130,22 +130,26 @@ rss_kb() { awk '/^VmRSS:/ {print $2; f=1} END {if (!f) print 0}' "/proc/$1/statu
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
-# stop_pid PID [SECONDS]: SIGTERM, bounded wait, SIGKILL.
+# proc_state PID: the process's state letter (R, S, D, Z, …), empty when gone.
+proc_state() { awk '{sub(/^.*\) /, ""); print $1}' "/proc/$1/stat" 2>/dev/null || true; }
+
+# stop_pid PID [SECONDS]: SIGTERM, bounded wait, SIGKILL. A zombie counts as
+# stopped (bash reaps its own children on SIGCHLD; PID 1 here may not).
 stop_pid() {
-	local pid=$1 secs=${2:-30} i
+	local pid=$1 secs=${2:-30} i st
 	alive "$pid" || return 0
-	kill -TERM "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < secs * 20; i++)); do
-		alive "$pid" || break
-		# A zombie child of ours counts as alive until reaped.
-		if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ]; then break; fi
+		st=$(proc_state "$pid")
+		[ -z "$st" ] || [ "$st" = Z ] && break
 		sleep 0.05
 	done
-	if alive "$pid" && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+	st=$(proc_state "$pid")
+	if [ -n "$st" ] && [ "$st" != Z ]; then
 		log "pid $pid ignored SIGTERM for ${secs}s; SIGKILL"
-		kill -KILL "$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null || true
 	fi
-	wait "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
 	return 0
 }
 

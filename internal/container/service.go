@@ -145,3 +145,14 @@ func logErr(l *slog.Logger, msg string, err error, args ...any) {
 		l.Warn(msg, append(args, "error", fmt.Sprint(err))...)
 	}
 }
+
+// IsRunning reports whether the container with this ID is running.
+func (s *Service) IsRunning(id string) bool {
+	c, err := s.store.get(id)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.State.Running()
+}

@@ -25,7 +25,9 @@ import (
 	"berth/internal/api/router/container"
 	imagerouter "berth/internal/api/router/image"
 	"berth/internal/api/router/network"
+	"berth/internal/api/router/plugin"
 	"berth/internal/api/router/system"
+	"berth/internal/api/router/volume"
 	"berth/internal/api/server"
 	"berth/internal/config"
 	ctr "berth/internal/container"
@@ -90,7 +92,8 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 	}
 	d.images, err = image.New(ctx, image.Config{
 		Root: cfg.DataRoot, Driver: driver, Events: d.events, Logger: log.With("component", "image"),
-		InUse: func(id string) []string { return d.containers.ContainersUsingImage(id) },
+		InUse:   func(id string) []string { return d.containers.ContainersUsingImage(id) },
+		Running: func(id string) bool { return d.containers.IsRunning(id) },
 	})
 	if err != nil {
 		return fmt.Errorf("open image store: %w", err)
@@ -129,6 +132,8 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		container.NewRouter(d.containers),
 		imagerouter.NewRouter(d.images),
 		network.NewRouter(d.id, d.started),
+		volume.NewRouter(),
+		plugin.NewRouter(),
 	)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(listeners...) }()

@@ -18,19 +18,12 @@ import (
 	"berth/internal/api/server"
 )
 
-// imageCounter is the part of the image service that info needs.
-type imageCounter interface {
-	Count(ctx context.Context) (int, error)
-}
-
 // Info is GET /info: real figures from this host and daemon.
 func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 	running, paused, stopped := d.containers.Counts()
-	images := 0
-	if ic, ok := any(d.images).(imageCounter); ok {
-		if n, err := ic.Count(ctx); err == nil {
-			images = n
-		}
+	images, err := d.images.Count(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var uts syscall.Utsname
 	_ = syscall.Uname(&uts)

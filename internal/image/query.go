@@ -280,3 +280,12 @@ func (s *Service) History(ctx context.Context, ref string) ([]imagetypes.History
 	out[0].Tags = e.tags()
 	return out, nil
 }
+
+// Count is how many images there are (by ID), as `info` reports.
+func (s *Service) Count(ctx context.Context) (int, error) {
+	es, err := s.entries(s.ns(ctx))
+	if err != nil {
+		return 0, err
+	}
+	return len(es), nil
+}
