@@ -47,6 +47,7 @@ PING_TIMEOUT=${PING_TIMEOUT:-60} # seconds, daemon start to first ping
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RESULTS_DIR=$REPO/bench/results
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() {
@@ -183,6 +184,8 @@ umount_under_T() {
 cleanup() {
 	local rc=$? p left
 	trap - EXIT INT TERM
+	# Output may go to a closed pipe (run.sh | head); cleanup must still finish.
+	trap '' PIPE
 	set +e
 	log "cleaning up $T"
 	for p in $(our_daemons); do stop_pid "$p" 20; done
@@ -457,8 +460,12 @@ rm_all() {
 	local ids
 	ids=$(c ps -aq 2>/dev/null) || return 0
 	[ -z "$ids" ] && return 0
+	# podman rm -f first sends SIGTERM and waits 10 s (sleep as PID 1 ignores
+	# it); -t 0 kills at once, as docker rm -f does.
+	local t=()
+	[ "$ENGINE" = podman ] && t=(-t 0)
 	# shellcheck disable=SC2086
-	c rm -f $ids >/dev/null
+	c rm -f "${t[@]}" $ids >/dev/null
 }
 
 # ms since t0 (µs)
@@ -700,7 +707,7 @@ row() { # label key target-text dockerd-limit podman-limit
 }
 
 {
-	echo "# berth bench — $START_TS — $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "# berth bench — $START_TS — $(uname -r), $(nproc) CPUs, load $START_LOAD at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 	echo "# dockerd: $(dockerd --version 2>/dev/null || echo n/a); podman: $(podman --version 2>/dev/null || echo n/a); runc: $(runc --version 2>/dev/null | head -1)"
 	echo "# client for berthd and dockerd: $DOCKER ($("$DOCKER" --version 2>/dev/null)); podman: its own CLI (--root/--runroot, runtime ${PODMAN_RUNTIME:-runc})"
 	for e in berth docker podman; do

@@ -10,23 +10,23 @@ out=${1:-$repo/bin}
 case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) export PATH="/usr/local/go/bin:$PATH" ;; esac
 
 cd "$repo"
-version=$(git describe --tags --always --dirty 2>/dev/null || true)
-version=${version:-0.0.0-dev}
+# A release tag names the version; otherwise the source's default stands.
+version=$(git describe --tags --exact-match 2>/dev/null | sed 's/^v//' || true)
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	commit="$commit-dirty"
+fi
 built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-# The linker ignores -X for a variable that does not exist, so naming every
-# candidate is safe. TODO(lead): once cmd/berth settles on its version
-# variables, keep only those names here (and in tests/integration, which uses
-# the same list).
-ldflags="-s -w"
-for pkg in main berth/internal/version; do
-	ldflags+=" -X $pkg.Version=$version -X $pkg.GitCommit=$commit -X $pkg.BuildTime=$built"
-	ldflags+=" -X $pkg.version=$version -X $pkg.gitCommit=$commit -X $pkg.commit=$commit -X $pkg.buildTime=$built"
-done
+# cmd/berth and cmd/berthd declare main.version, main.commit, main.buildTime
+# (the linker ignores -X for a binary that lacks them, e.g. berth-shim).
+ldflags="-s -w -X main.commit=$commit -X main.buildTime=$built"
+if [ -n "$version" ]; then
+	ldflags+=" -X main.version=$version"
+fi
 
 mkdir -p "$out"
 for bin in berth berthd berth-shim; do
 	CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$bin" "./cmd/$bin"
 done
-echo "built berth $version ($commit) into $out"
+echo "built berth ${version:-(untagged)} ($commit) into $out"

@@ -94,7 +94,11 @@ if [ "$ready" != 1 ]; then
 fi
 berth_log "berthd is up (pid $berthd_pid, socket $sock)"
 
-berth_log "creating busybox:latest from busybox-static"
-BERTH="$prefix/berth" bash "$repo/scripts/mkbusybox.sh" busybox:latest
+if "$prefix/berth" image inspect busybox:latest >/dev/null 2>&1; then
+	berth_log "busybox:latest is already there"
+else
+	berth_log "creating busybox:latest from busybox-static"
+	BERTH="$prefix/berth" bash "$repo/scripts/mkbusybox.sh" busybox:latest
+fi
 
 "$prefix/berth" run --rm busybox echo hello from berth

@@ -188,10 +188,15 @@ func (s *Service) readExitFile(id string, cause error) shim.ExitStatus {
 func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struct{}) {
 	ctx := s.ctx
 	c.mu.Lock()
-	if c.exited != exited {
-		c.mu.Unlock()
+	current := c.exited == exited
+	c.mu.Unlock()
+	if !current {
 		return // already handled
 	}
+	// Unmount before anyone hears of the exit: a restart that follows at
+	// once mounts the file system again, and must not lose it to us.
+	logErr(s.log, "unmount rootfs", s.cfg.Images.UnmountRootfs(ctx, filepath.Join(s.execDir(c.ID), "rootfs")), "container_id", c.ID)
+	c.mu.Lock()
 	c.shim = nil
 	c.State.Status = container.StateExited
 	c.State.Pid = 0
@@ -209,7 +214,6 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	autoRemove := c.HostConfig.AutoRemove
 	c.mu.Unlock()
 	logErr(s.log, "save container state", err, "container_id", c.ID)
-	logErr(s.log, "unmount rootfs", s.cfg.Images.UnmountRootfs(ctx, filepath.Join(s.execDir(c.ID), "rootfs")), "container_id", c.ID)
 	s.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})
 	if autoRemove {
 		logErr(s.log, "auto-remove", s.Remove(ctx, c.ID, RemoveOptions{Force: true}), "container_id", c.ID)

@@ -117,7 +117,7 @@ func prepare(dir string) (env, error) {
 
 // box is one test container: its bundle, config and, once launched, shim.
 type box struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  shim.Config
 	shim *bruntime.Shim
 }
@@ -133,7 +133,7 @@ type boxOpts struct {
 
 // newBox writes a bundle for args. Clean-up deletes the container from runc
 // and kills a shim still running, even when the test failed.
-func newBox(t *testing.T, o boxOpts) *box {
+func newBox(t testing.TB, o boxOpts) *box {
 	t.Helper()
 	if testEnv.skip != "" {
 		t.Skip(testEnv.skip)
@@ -163,7 +163,7 @@ func newBox(t *testing.T, o boxOpts) *box {
 	return b
 }
 
-func writeSpec(t *testing.T, cfg shim.Config, args []string, tty bool) {
+func writeSpec(t testing.TB, cfg shim.Config, args []string, tty bool) {
 	t.Helper()
 	spec := specs.Spec{
 		Version:  specs.Version,
@@ -251,7 +251,7 @@ func (b *box) waitShimExit(ctx context.Context) {
 }
 
 // waitPidExit blocks on a pidfd until pid ends (or ctx's deadline passes).
-func waitPidExit(t *testing.T, ctx context.Context, pid int) {
+func waitPidExit(t testing.TB, ctx context.Context, pid int) {
 	t.Helper()
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
@@ -277,7 +277,7 @@ func waitPidExit(t *testing.T, ctx context.Context, pid int) {
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -290,7 +290,7 @@ func randHex(n int) string {
 }
 
 // demux splits a stdcopy stream into stdout and stderr.
-func demux(t *testing.T, r io.Reader) (stdout, stderr string) {
+func demux(t testing.TB, r io.Reader) (stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	var hdr [8]byte
@@ -321,7 +321,7 @@ func demux(t *testing.T, r io.Reader) (stdout, stderr string) {
 }
 
 // readUntil reads raw output from conn until it contains want.
-func readUntil(t *testing.T, conn net.Conn, acc *bytes.Buffer, want string) {
+func readUntil(t testing.TB, conn net.Conn, acc *bytes.Buffer, want string) {
 	t.Helper()
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	defer conn.SetReadDeadline(time.Time{})
@@ -336,7 +336,7 @@ func readUntil(t *testing.T, conn net.Conn, acc *bytes.Buffer, want string) {
 }
 
 // logEntries reads a json-file log.
-func logEntries(t *testing.T, path string) []map[string]string {
+func logEntries(t testing.TB, path string) []map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -147,12 +147,13 @@ func (p *process) drain() {
 }
 
 // attach connects conn: output on the requested streams, and input (if
-// stdin) to the process. br holds what the client sent after its request.
-func (p *process) attach(conn *os.File, br *bufio.Reader, stdin, stdout, stderr bool) {
+// stdin) to the process. br holds what the client sent after its request;
+// pre is written to conn before any output.
+func (p *process) attach(conn *os.File, br *bufio.Reader, stdin, stdout, stderr bool, pre []byte) {
 	if p.tty {
 		stderr = false
 	}
-	p.out.add(conn, stdout, stderr)
+	p.out.add(conn, stdout, stderr, pre)
 	if !stdin {
 		return
 	}

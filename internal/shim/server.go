@@ -74,12 +74,10 @@ func (s *shim) handle(conn *os.File) {
 	case "kill":
 		resp = errResponse(s.kill(ctx, req.Signal, req.All))
 	case "attach":
-		if err := respond(conn, Response{Pid: s.init.pid}); err != nil {
-			conn.Close()
-			return
-		}
 		// Input only when the container was made with it (docker run -i).
-		s.init.attach(conn, br, req.Stdin && s.cfg.OpenStdin, req.Stdout, req.Stderr)
+		// The response line goes out through the client's own writer, after
+		// it is registered for output.
+		s.init.attach(conn, br, req.Stdin && s.cfg.OpenStdin, req.Stdout, req.Stderr, responseLine(Response{Pid: s.init.pid}))
 		return
 	case "resize":
 		resp = errResponse(s.resize(req.ExecID, req.Height, req.Width))
@@ -98,12 +96,17 @@ func (s *shim) handle(conn *os.File) {
 }
 
 func respond(conn *os.File, resp Response) error {
+	_, err := conn.Write(responseLine(resp))
+	return err
+}
+
+// responseLine is resp as the one JSON line the protocol sends.
+func responseLine(resp Response) []byte {
 	b, err := json.Marshal(resp)
 	if err != nil {
 		b, _ = json.Marshal(Response{Error: err.Error()})
 	}
-	_, err = conn.Write(append(b, '\n'))
-	return err
+	return append(b, '\n')
 }
 
 func errResponse(err error) Response {
@@ -273,7 +276,7 @@ func (s *shim) exec(ctx context.Context, conn *os.File, br *bufio.Reader, req *R
 	if err := respond(conn, Response{Pid: pid}); err != nil || req.Detach {
 		conn.Close()
 	} else {
-		p.attach(conn, br, true, true, true)
+		p.attach(conn, br, true, true, true, nil)
 	}
 	p.startPumps(nil, nil)
 	go s.monitorExec(p, exited)

@@ -47,6 +47,7 @@ type client struct {
 	conn           *os.File
 	stdout, stderr bool
 	tty            bool
+	pre            []byte        // sent before any output
 	ch             chan chunk    // closed by output.finish when output ended
 	done           chan struct{} // closed when the client is dropped
 	doneOnce       sync.Once
@@ -65,6 +66,12 @@ func (c *client) drop() {
 // client is dropped, then closes the connection.
 func (c *client) write() {
 	defer c.conn.Close()
+	if len(c.pre) > 0 {
+		if _, err := c.conn.Write(c.pre); err != nil {
+			c.drop()
+			return
+		}
+	}
 	for {
 		select {
 		case ck, ok := <-c.ch:
@@ -102,11 +109,13 @@ func newOutput(tty bool) *output {
 	return &output{tty: tty, stall: clientStall, clients: make(map[*client]struct{})}
 }
 
-// add attaches conn for the given streams and starts sending to it. After
-// the output ended, conn is closed at once.
-func (o *output) add(conn *os.File, stdout, stderr bool) *client {
+// add attaches conn for the given streams and starts sending to it, first
+// pre (the op's response line), so that the client is registered before
+// the requester hears back: no output can slip between the two. After the
+// output ended, conn is closed once pre is sent.
+func (o *output) add(conn *os.File, stdout, stderr bool, pre []byte) *client {
 	c := &client{
-		conn: conn, stdout: stdout, stderr: stderr, tty: o.tty,
+		conn: conn, stdout: stdout, stderr: stderr, tty: o.tty, pre: pre,
 		ch: make(chan chunk, clientQueue), done: make(chan struct{}),
 	}
 	o.mu.Lock()

@@ -34,9 +34,9 @@ func TestOutputSlowClient(t *testing.T) {
 	fastShim, fastClient := socketPair(t)
 	slowShim, slowClient := socketPair(t)
 	slow2Shim, _ := socketPair(t)
-	o.add(fastShim, true, true)
-	o.add(slowShim, true, true)
-	o.add(slow2Shim, true, false)
+	o.add(fastShim, true, true, nil)
+	o.add(slowShim, true, true, nil)
+	o.add(slow2Shim, true, false, nil)
 
 	const chunks = 200 // 6.4 MiB: more than the queue and socket buffers
 	var want bytes.Buffer
@@ -94,7 +94,7 @@ func TestOutputSlowClient(t *testing.T) {
 func TestOutputTTYRaw(t *testing.T) {
 	o := newOutput(true)
 	shimEnd, clientEnd := socketPair(t)
-	o.add(shimEnd, true, false)
+	o.add(shimEnd, true, false, nil)
 	o.broadcast(streamStdout, []byte("hello"))
 	o.finish()
 	o.wait()
@@ -103,7 +103,7 @@ func TestOutputTTYRaw(t *testing.T) {
 		t.Fatalf("got %q, %v", b, err)
 	}
 	lateShim, lateClient := socketPair(t)
-	o.add(lateShim, true, true)
+	o.add(lateShim, true, true, nil)
 	o.wait()
 	if b, err := io.ReadAll(lateClient); err != nil || len(b) != 0 {
 		t.Fatalf("late client got %q, %v", b, err)

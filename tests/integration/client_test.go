@@ -18,7 +18,7 @@ import (
 
 // cliTimeout bounds every CLI invocation, so a hang fails one test instead
 // of the whole run.
-const cliTimeout = 90 * time.Second
+const cliTimeout = 60 * time.Second
 
 // client is one CLI (docker or berth) pointed at one daemon, for one test.
 type client struct {

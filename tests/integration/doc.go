@@ -10,6 +10,12 @@
 //
 //	go test -count=1 -v ./tests/integration/...
 //
+// BERTH_IT_REFERENCE=dockerd runs the same tests against Debian's dockerd
+// instead of berthd (with -run '/docker$'), to check that the tests expect
+// what Docker itself does. Known differences with dockerd 20.10: it answers
+// malformed JSON with 500 (newer Docker and berth: 400), and its container
+// logs stop growing while the daemon is down (berth's shims keep writing).
+//
 // Nothing here sleeps: tests wait on exit statuses, streams, or polled
 // conditions with deadlines (waitFor).
 package integration

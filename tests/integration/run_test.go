@@ -95,7 +95,7 @@ func TestRunOptions(t *testing.T) {
 		{"no --init: the command is PID 1", nil, []string{"busybox", "ps", "-o", "pid,args"}, pid1Matches(`^ps -o pid,args$`)},
 		{"--network none: loopback only", nil, []string{"--network", "none", "busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
 		{"default network: loopback only until bridges land", nil, []string{"busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
-		{"--network host: the host's interfaces", nil, []string{"--network", "host", "busybox", "cat", "/proc/net/dev"}, ifaces(hostIfaces)},
+		{"--network host: the host's interfaces", nil, []string{"--network", "host", "busybox", "cat", "/proc/net/dev"}, hostIfacesCheck(hostIfaces)},
 		{"--network host: the host's name", nil, []string{"--network", "host", "busybox", "hostname"}, equals(hostname + "\n")},
 		{"stdin with -i", nil, []string{"-i", "busybox", "cat"}, equals("")},
 		{"resolv.conf exists", nil, []string{"busybox", "test", "-f", "/etc/resolv.conf"}, equals("")},
@@ -173,6 +173,23 @@ func ifaces(want string) func(string) error {
 	}
 }
 
+// hostIfacesCheck checks a /proc/net/dev listing names the host's
+// interfaces, as read before the container ran or as they are now (another
+// program may add or remove one meanwhile).
+func hostIfacesCheck(before string) func(string) error {
+	return func(got string) error {
+		now, err := os.ReadFile("/proc/net/dev")
+		if err != nil {
+			return err
+		}
+		have := strings.Join(netDevs(got), " ")
+		if after := strings.Join(netDevs(string(now)), " "); have != before && have != after {
+			return fmt.Errorf("interfaces %q, want the host's %q", have, after)
+		}
+		return nil
+	}
+}
+
 // containerSet is every container's ID, name and state, for before/after
 // comparisons.
 func containerSet(c *client) string {
@@ -202,21 +219,30 @@ func TestEventsSinceUntil(t *testing.T) {
 		since := time.Now().Add(-time.Second)
 		id := c.okTrim("create", "--name", name, "busybox", "true")
 		c.ok("start", "-a", name)
-		until := time.Now()
 
-		out := c.ok("events", "--since", unixNano(since), "--until", unixNano(until), "--filter", "container="+name)
-		var actions []string
+		// The die event may be logged a moment after start -a returns (as in
+		// dockerd, where waiters wake before the event is logged), so ask
+		// again, with a later --until, until it is there.
 		re := regexp.MustCompile(`^\S+ container (\w+) ` + id + ` \(.*name=` + regexp.QuoteMeta(name) + `.*\)$`)
-		for _, l := range lines(out) {
-			if m := re.FindStringSubmatch(l); m != nil {
-				actions = append(actions, m[1])
+		var until time.Time
+		var out string
+		var actions, core []string
+		found := pollUntil(time.Now().Add(10*time.Second), func() bool {
+			until = time.Now()
+			out = c.ok("events", "--since", unixNano(since), "--until", unixNano(until), "--filter", "container="+name)
+			actions, core = nil, nil
+			for _, l := range lines(out) {
+				if m := re.FindStringSubmatch(l); m != nil {
+					actions = append(actions, m[1])
+					if m[1] == "create" || m[1] == "start" || m[1] == "die" {
+						core = append(core, m[1])
+					}
+				}
 			}
-		}
-		var core []string
-		for _, a := range actions {
-			if a == "create" || a == "start" || a == "die" {
-				core = append(core, a)
-			}
+			return len(core) > 0 && core[len(core)-1] == "die"
+		})
+		if !found {
+			t.Errorf("events: no die event for %s within 10s of its exit", name)
 		}
 		if strings.Join(core, " ") != "create start die" {
 			t.Errorf("events --since --until: container actions %v, want create, start, die in order; output:\n%s", actions, out)
