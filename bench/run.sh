@@ -49,6 +49,9 @@ RESULTS_DIR=$REPO/bench/results
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# A closed stdout/stderr (run.sh | head) must not kill the run half-way.
+trap '' PIPE
+
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() {
 	log "error: $*"
@@ -184,8 +187,6 @@ umount_under_T() {
 cleanup() {
 	local rc=$? p left
 	trap - EXIT INT TERM
-	# Output may go to a closed pipe (run.sh | head); cleanup must still finish.
-	trap '' PIPE
 	set +e
 	log "cleaning up $T"
 	for p in $(our_daemons); do stop_pid "$p" 20; done
@@ -559,6 +560,17 @@ suite() {
 		since_ms "$t0" >>"$R.logs.samples"
 	done
 	put "$ENGINE" logs "$(median <"$R.logs.samples")"
+	# The same through the raw API (curl), to split the daemon's share from the
+	# client's demultiplexing.
+	if [ "$ENGINE" != podman ]; then
+		for ((i = 0; i < N_LOGS; i++)); do
+			t0=${EPOCHREALTIME/./}
+			curl -sf -o /dev/null --max-time "$CMD_TIMEOUT" --unix-socket "$E/sock" \
+				"http://localhost/containers/logs/logs?stdout=1&stderr=1"
+			since_ms "$t0" >>"$R.logs_api.samples"
+		done
+		put "$ENGINE" logs_api "$(median <"$R.logs_api.samples")"
+	fi
 	q rm -f logs
 
 	# 3. ps -a with N_PS containers (created, not started).
@@ -738,7 +750,7 @@ row() { # label key target-text dockerd-limit podman-limit
 	for k in first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
 		save_bytes:"saved archive size (bytes)" percont_n:"per-container processes found" \
 		rss_with_containers:"daemon RSS with $N_RSS running (MB)" rss_after_work:"daemon RSS after the workload (MB)" \
-		logs_lines:"lines printed by logs"; do
+		logs_lines:"lines printed by logs" logs_api:"logs of $LOG_LINES lines via the raw API, curl (ms, median of $N_LOGS)"; do
 		printf '%s | %s | %s | %s\n' "${k#*:}" "$(fmt "$(get berth "${k%%:*}")")" "$(fmt "$(get docker "${k%%:*}")")" "$(fmt "$(get podman "${k%%:*}")")"
 	done
 	echo

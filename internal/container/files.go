@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"berth/internal/atomicfile"
 )
 
 // containerFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf for
@@ -17,7 +19,7 @@ func (s *Service) containerFiles(c *Container) (hostname, hosts, resolv string, 
 	hosts = filepath.Join(dir, "hosts")
 	resolv = filepath.Join(dir, "resolv.conf")
 
-	if err = writeFileAtomic(hostname, []byte(c.Config.Hostname+"\n")); err != nil {
+	if err = atomicfile.WriteFile(hostname, []byte(c.Config.Hostname+"\n"), 0o644); err != nil {
 		return
 	}
 	var hostsData []byte
@@ -37,10 +39,10 @@ func (s *Service) containerFiles(c *Container) (hostname, hosts, resolv string, 
 		}
 		hostsData = b.Bytes()
 	}
-	if err = writeFileAtomic(hosts, hostsData); err != nil {
+	if err = atomicfile.WriteFile(hosts, hostsData, 0o644); err != nil {
 		return
 	}
-	err = writeFileAtomic(resolv, resolvConf(c))
+	err = atomicfile.WriteFile(resolv, resolvConf(c), 0o644)
 	return
 }
 
@@ -97,29 +99,4 @@ func resolvConf(c *Container) []byte {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
 	}
 	return b.Bytes()
-}
-
-// writeFileAtomic replaces path with data: temp file, fsync, rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

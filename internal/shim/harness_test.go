@@ -237,11 +237,22 @@ func (b *box) run(ctx context.Context) shim.ExitStatus {
 	if err := s.Start(ctx); err != nil {
 		b.t.Fatalf("Start: %v", err)
 	}
-	st, err := s.Wait(ctx)
+	st, err := b.exitStatus(ctx, s)
 	if err != nil {
 		b.t.Fatalf("Wait: %v", err)
 	}
 	return st
+}
+
+// exitStatus is how the container ended, learnt as berthd learns it: from
+// Wait, or from the exit file when the shim had already finished (a Wait
+// sent after a quick exit may find nobody listening any more).
+func (b *box) exitStatus(ctx context.Context, s *bruntime.Shim) (shim.ExitStatus, error) {
+	st, err := s.Wait(ctx)
+	if errors.Is(err, bruntime.ErrShimGone) {
+		return bruntime.ReadExitFile(b.cfg.ExitFile)
+	}
+	return st, err
 }
 
 // waitShimExit blocks until the shim process has ended.

@@ -53,7 +53,7 @@ func TestExitCodes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			exit, err := s.Wait(ctx)
+			exit, err := b.exitStatus(ctx, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func TestAttachStdcopy(t *testing.T) {
 			if out != tc.wantOut || errOut != tc.wantErr {
 				t.Fatalf("stdout %q stderr %q", out, errOut)
 			}
-			if st, err := s.Wait(ctx); err != nil || st.Code != 0 {
+			if st, err := b.exitStatus(ctx, s); err != nil || st.Code != 0 {
 				t.Fatalf("Wait = %+v, %v", st, err)
 			}
 		})
@@ -199,7 +199,7 @@ func TestAttachStdin(t *testing.T) {
 	if out != "ping\npong\n" || errOut != "" {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
 	}
-	if st, err := s.Wait(ctx); err != nil || st.Code != 0 {
+	if st, err := b.exitStatus(ctx, s); err != nil || st.Code != 0 {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
 }
@@ -240,7 +240,7 @@ func TestTerminal(t *testing.T) {
 			t.Errorf("output %q lacks %q", acc.String(), want)
 		}
 	}
-	if st, err := s.Wait(ctx); err != nil || st.Code != 0 {
+	if st, err := b.exitStatus(ctx, s); err != nil || st.Code != 0 {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
 	// With a terminal everything is logged as stdout.
@@ -367,7 +367,7 @@ func TestExec(t *testing.T) {
 	if err := s.Kill(ctx, syscall.SIGKILL, true); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := s.Wait(ctx); err != nil || st.Code != 137 {
+	if st, err := b.exitStatus(ctx, s); err != nil || st.Code != 137 {
 		t.Fatalf("Wait = %+v, %v", st, err)
 	}
 }
@@ -457,7 +457,7 @@ func TestShimSurvivesClient(t *testing.T) {
 	if out, _ := demux(t, conn); out != "after:reconnected\n" && out != "before\nafter:reconnected\n" {
 		t.Errorf("attach got %q", out)
 	}
-	exit, err := s.Wait(ctx)
+	exit, err := b.exitStatus(ctx, s)
 	if err != nil || exit.Code != 0 {
 		t.Fatalf("Wait = %+v, %v", exit, err)
 	}
@@ -528,7 +528,7 @@ func BenchmarkHotPath(b *testing.B) {
 		if err := s.Start(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if st, err := s.Wait(ctx); err != nil || st.Code != 0 {
+		if st, err := bx.exitStatus(ctx, s); err != nil || st.Code != 0 {
 			b.Fatalf("Wait = %+v, %v", st, err)
 		}
 	}
