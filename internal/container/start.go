@@ -96,7 +96,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		Runtime:     rt.Path,
 		RuntimeRoot: filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime),
 		RuntimeArgs: rt.Args,
-		Socket:      filepath.Join(bundle, "shim.sock"),
+		Socket:      s.shimSocket(c.ID),
 		ExitFile:    filepath.Join(bundle, "exit.json"),
 		LogPath:     logPath,
 		Terminal:    c.Config.Tty,
@@ -258,6 +258,13 @@ func startError(err error) error {
 		return errdefs.Invalid(errors.New(msg))
 	}
 	return errors.New(msg)
+}
+
+// shimSocket is where c's shim listens: short enough for a unix socket's
+// 108-byte limit under any reasonable exec root (the bundle path, with the
+// full ID in it, is not). 24 hex digits of the ID do not collide.
+func (s *Service) shimSocket(id string) string {
+	return filepath.Join(s.cfg.ExecRoot, "s", id[:24]+".sock")
 }
 
 func (s *Service) runtimeFor(c *Container) (Runtime, error) {
