@@ -501,6 +501,14 @@ suite() {
 		return 1
 	}
 
+	# The client's own floor: one round trip (`version`), median of N_RUN.
+	for ((i = 0; i < N_WARM + N_RUN; i++)); do
+		t0=${EPOCHREALTIME/./}
+		q version
+		((i >= N_WARM)) && since_ms "$t0" >>"$R.version.samples"
+	done
+	put "$ENGINE" version "$(median <"$R.version.samples")"
+
 	# 1. run --rm busybox true, network none.
 	log "$ENGINE: run --rm ×$N_RUN (+$N_WARM warm-up)"
 	for ((i = 0; i < N_WARM + N_RUN; i++)); do
@@ -747,7 +755,7 @@ row() { # label key target-text dockerd-limit podman-limit
 	fi
 	echo
 	echo "extra | berth | dockerd | podman"
-	for k in first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
+	for k in version:"client floor: \`version\` (ms, median of $N_RUN)" first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
 		save_bytes:"saved archive size (bytes)" percont_n:"per-container processes found" \
 		rss_with_containers:"daemon RSS with $N_RSS running (MB)" rss_after_work:"daemon RSS after the workload (MB)" \
 		logs_lines:"lines printed by logs" logs_api:"logs of $LOG_LINES lines via the raw API, curl (ms, median of $N_LOGS)"; do

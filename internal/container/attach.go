@@ -1,13 +1,14 @@
 package container
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strings"
 	"time"
 
@@ -282,52 +283,60 @@ func (s *Service) writeLogs(ctx context.Context, c *Container, opts LogOptions, 
 	if !opts.Stdout && !opts.Stderr {
 		return errdefs.Invalid(errors.New("Bad parameters: you must choose at least one stream"))
 	}
-	var line bytes.Buffer
-	err := jsonfile.Read(ctx, path, jsonfile.ReadOptions{
-		Tail: opts.Tail, Since: opts.Since, Until: opts.Until, Follow: opts.Follow,
-		Stdout: opts.Stdout, Stderr: opts.Stderr,
-	}, stop, func(e jsonfile.Entry) error {
-		line.Reset()
-		if opts.Timestamps {
-			line.WriteString(e.Time.UTC().Format(time.RFC3339Nano))
-			line.WriteByte(' ')
-		}
-		if opts.Details && len(e.Attrs) > 0 {
-			first := true
-			for k, v := range e.Attrs {
-				if !first {
-					line.WriteByte(',')
-				}
-				first = false
-				line.WriteString(k + "=" + v)
-			}
-			line.WriteByte(' ')
-		}
-		line.Write(e.Line)
-		if tty {
-			_, err := w.Write(line.Bytes())
+	// Output is buffered and flushed when the reader has caught up (or at
+	// the end): a flush per line costs more than reading the line.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
 			return err
 		}
-		stream := byte(1)
-		if e.Stream == "stderr" {
-			stream = 2
+		if f, ok := w.(interface{ Flush() }); ok {
+			f.Flush()
 		}
-		return writeFrame(w, stream, line.Bytes())
+		return nil
+	}
+	var hdr [8]byte
+	var prefix []byte
+	err := jsonfile.Read(ctx, path, jsonfile.ReadOptions{
+		Tail: opts.Tail, Since: opts.Since, Until: opts.Until, Follow: opts.Follow,
+		Stdout: opts.Stdout, Stderr: opts.Stderr, Idle: flush,
+	}, stop, func(e jsonfile.Entry) error {
+		prefix = prefix[:0]
+		if opts.Timestamps {
+			prefix = e.Time.UTC().AppendFormat(prefix, time.RFC3339Nano)
+			prefix = append(prefix, ' ')
+		}
+		if opts.Details && len(e.Attrs) > 0 {
+			keys := make([]string, 0, len(e.Attrs))
+			for k := range e.Attrs {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for i, k := range keys {
+				if i > 0 {
+					prefix = append(prefix, ',')
+				}
+				prefix = append(prefix, k+"="+e.Attrs[k]...)
+			}
+			prefix = append(prefix, ' ')
+		}
+		if !tty {
+			hdr[0] = 1
+			if e.Stream == "stderr" {
+				hdr[0] = 2
+			}
+			binary.BigEndian.PutUint32(hdr[4:], uint32(len(prefix)+len(e.Line)))
+			bw.Write(hdr[:])
+		}
+		bw.Write(prefix)
+		_, err := bw.Write(e.Line)
+		return err
 	})
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
-	return err
-}
-
-// writeFrame writes one stdcopy frame: stream byte, three zero bytes, the
-// payload length big-endian, then the payload.
-func writeFrame(w io.Writer, stream byte, p []byte) error {
-	var hdr [8]byte
-	hdr[0] = stream
-	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-	buf := make([]byte, 0, 8+len(p))
-	buf = append(append(buf, hdr[:]...), p...)
-	_, err := w.Write(buf)
+	if ferr := flush(); err == nil {
+		err = ferr
+	}
 	return err
 }

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -148,16 +147,5 @@ func TestStartExitCode(t *testing.T) {
 		if got := startExitCode(msg); got != want {
 			t.Errorf("startExitCode(%q) = %d, want %d", msg, got, want)
 		}
-	}
-}
-
-func TestWriteFrame(t *testing.T) {
-	var b bytes.Buffer
-	if err := writeFrame(&b, 2, []byte("hi\n")); err != nil {
-		t.Fatal(err)
-	}
-	want := []byte{2, 0, 0, 0, 0, 0, 0, 3, 'h', 'i', '\n'}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Fatalf("frame %v, want %v", b.Bytes(), want)
 	}
 }

@@ -41,6 +41,9 @@ type ReadOptions struct {
 	// Stdout and Stderr choose the streams; when both are false, both are
 	// read.
 	Stdout, Stderr bool
+	// Idle, if set, is called when a follow has caught up with the file and
+	// is about to wait for more: the moment to flush buffered output.
+	Idle func() error
 }
 
 // readBufferSize is how much of a file one read fetches; large reads keep
@@ -326,6 +329,11 @@ func (r *reader) follow(ctx context.Context, w *fsnotify.Watcher, path string, l
 		return err
 	}
 	for {
+		if r.opts.Idle != nil {
+			if err := r.opts.Idle(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

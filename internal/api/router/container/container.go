@@ -250,13 +250,14 @@ func (rt *Router) logs(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	}
 	w.Header().Set("Content-Type", media)
 	w.WriteHeader(http.StatusOK)
-	out := server.FlushWriter{W: w}
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	if err := rt.svc.Logs(ctx, c.ID, opts, out); err != nil && ctx.Err() == nil {
+	// The service buffers and flushes w (an http.Flusher) when it has
+	// caught up with the log.
+	if err := rt.svc.Logs(ctx, c.ID, opts, w); err != nil && ctx.Err() == nil {
 		// Headers are gone: the error can only travel in-band.
-		fmt.Fprintf(out, "Error grabbing logs: %v\n", err)
+		fmt.Fprintf(w, "Error grabbing logs: %v\n", err)
 	}
 	return nil
 }
