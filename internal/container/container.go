@@ -47,6 +47,7 @@ type Container struct {
 
 	mu       sync.Mutex
 	shim     *runtime.Shim    // guarded by mu; nil when not running
+	lastShim *runtime.Shim    // guarded by mu; the last run's shim, until its clean-up is done
 	exited   chan struct{}    // guarded by mu; closed when the current run ends
 	removed  chan struct{}    // closed once when the container is removed
 	pending  []*pendingAttach // guarded by mu; attach requests waiting for start

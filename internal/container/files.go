@@ -7,19 +7,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"berth/internal/atomicfile"
 )
 
 // containerFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf for
-// c into its data directory and returns their paths.
+// c into its data directory and returns their paths. They are made anew at
+// every start, before the container can read them, so they need neither
+// fsync nor rename: a crash loses nothing the next start does not rewrite.
 func (s *Service) containerFiles(c *Container) (hostname, hosts, resolv string, err error) {
 	dir := s.dataDir(c.ID)
 	hostname = filepath.Join(dir, "hostname")
 	hosts = filepath.Join(dir, "hosts")
 	resolv = filepath.Join(dir, "resolv.conf")
 
-	if err = atomicfile.WriteFile(hostname, []byte(c.Config.Hostname+"\n"), 0o644); err != nil {
+	if err = os.WriteFile(hostname, []byte(c.Config.Hostname+"\n"), 0o644); err != nil {
 		return
 	}
 	var hostsData []byte
@@ -39,10 +39,10 @@ func (s *Service) containerFiles(c *Container) (hostname, hosts, resolv string, 
 		}
 		hostsData = b.Bytes()
 	}
-	if err = atomicfile.WriteFile(hosts, hostsData, 0o644); err != nil {
+	if err = os.WriteFile(hosts, hostsData, 0o644); err != nil {
 		return
 	}
-	err = atomicfile.WriteFile(resolv, resolvConf(c), 0o644)
+	err = os.WriteFile(resolv, resolvConf(c), 0o644)
 	return
 }
 

@@ -56,6 +56,17 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 }
 
 func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
+	// The last run's shim answered its exit before cleaning up after it
+	// (exit file, runtime delete): let it finish before the next run.
+	c.mu.Lock()
+	last := c.lastShim
+	c.lastShim = nil
+	c.mu.Unlock()
+	if last != nil {
+		if err := last.Gone(ctx); err != nil {
+			return fmt.Errorf("wait for the previous shim: %w", err)
+		}
+	}
 	bundle := s.execDir(c.ID)
 	rootfs := filepath.Join(bundle, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o710); err != nil {
@@ -167,6 +178,9 @@ func (s *Service) watch(c *Container, sh *runtime.Shim, exited chan struct{}) {
 			st = s.readExitFile(c.ID, err)
 		}
 		sh.Close()
+		c.mu.Lock()
+		c.lastShim = sh
+		c.mu.Unlock()
 		s.handleExit(c, st, exited)
 	}()
 }
@@ -208,10 +222,15 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 		c.State.FinishedAt = time.Now().UTC()
 	}
 	c.exits++
-	err := s.store.saveLocked(c)
+	autoRemove := c.HostConfig.AutoRemove
+	var err error
+	if !autoRemove {
+		// An auto-removed container's record goes in a moment; should
+		// berthd die first, restore finds the exit file and removes it then.
+		err = s.store.saveLocked(c)
+	}
 	close(exited)
 	c.notifyLocked()
-	autoRemove := c.HostConfig.AutoRemove
 	c.mu.Unlock()
 	logErr(s.log, "save container state", err, "container_id", c.ID)
 	s.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})

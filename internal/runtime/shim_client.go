@@ -25,6 +25,7 @@ type Shim struct {
 	socket  string
 	pid     int // container init pid
 	shimPid int
+	gone    chan struct{} // closed when a shim this process launched has ended
 }
 
 // ShimLogFile is the shim's own diagnostics log inside the bundle.
@@ -70,7 +71,11 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	// Reap the shim when it ends; if berthd ends first, init adopts it.
-	go cmd.Wait()
+	gone := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(gone)
+	}()
 
 	type result struct {
 		ready shim.Ready
@@ -106,7 +111,7 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 	if r.ready.Error != "" {
 		return nil, errors.New(r.ready.Error)
 	}
-	return &Shim{socket: cfg.Socket, pid: r.ready.Pid, shimPid: cmd.Process.Pid}, nil
+	return &Shim{socket: cfg.Socket, pid: r.ready.Pid, shimPid: cmd.Process.Pid, gone: gone}, nil
 }
 
 // shimEnv is the environment a shim (and the runtime it runs) gets.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"berth/internal/shim"
 )
 
@@ -121,4 +123,47 @@ func ReadExitFile(path string) (shim.ExitStatus, error) {
 		return st, fmt.Errorf("no exit status recorded: %w", err)
 	}
 	return st, err
+}
+
+// Gone blocks until the shim process has ended, its clean-up (exit file,
+// runtime delete) done, or ctx ends. A shim answers Wait before that
+// clean-up, so the container must not run again until its last shim is gone.
+func (s *Shim) Gone(ctx context.Context) error {
+	if s.gone != nil {
+		select {
+		case <-s.gone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// A shim from before a daemon restart is not our child: watch its pidfd.
+	fd, err := unix.PidfdOpen(s.shimPid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("watch shim %d: %w", s.shimPid, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		// The goroutine owns fd; it ends when the shim does, which is soon
+		// once the container has exited.
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			done <- err
+			return
+		}
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

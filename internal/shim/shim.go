@@ -60,11 +60,6 @@ type shim struct {
 	exit       *ExitStatus         // guarded by mu: set once the exit is recorded
 	execs      map[string]*process // guarded by mu
 
-	// startMu is held across `runtime start`: a process that exits at once
-	// must not be deleted while start still cleans up after it (runc's
-	// start fails when its exec.fifo vanishes under it).
-	startMu sync.Mutex
-
 	// release starts copying the container's output, once: at the start
 	// op, so that clients attached between create and start see every byte,
 	// or when the process exits without a start.
@@ -242,12 +237,17 @@ func (s *shim) monitorInit(exited <-chan ExitStatus) {
 			s.log.Error("close container log", "error", err)
 		}
 	}
-	// The exit file's fsyncs and the runtime's delete are independent:
-	// overlap them, they are both on `run --rm`'s path.
+	// Waiters hear of the exit first: it is final, and the exit file and
+	// the runtime's delete are only clean-up (berthd waits for this shim to
+	// end before it runs the container again). Both are on `run --rm`'s
+	// path, so they also overlap each other.
+	s.mu.Lock()
+	s.exit = &st
+	s.status = StatusStopped
+	s.mu.Unlock()
+	close(s.stopped)
 	deleted := make(chan error, 1)
 	go func() {
-		s.startMu.Lock()
-		defer s.startMu.Unlock()
 		deleted <- s.rt.run(context.Background(), runtimeIO{}, "delete", "--force", s.cfg.ID)
 	}()
 	if err := WriteExitFile(s.cfg.ExitFile, st); err != nil {
@@ -257,21 +257,16 @@ func (s *shim) monitorInit(exited <-chan ExitStatus) {
 		s.log.Error("delete container", "error", err)
 	}
 	p.closeAll()
-	s.mu.Lock()
-	s.exit = &st
-	s.status = StatusStopped
-	s.mu.Unlock()
-	close(s.stopped)
 	p.out.wait()
 	s.finish()
 }
 
+// finish makes Run return.
+func (s *shim) finish() { s.doneOnce.Do(func() { close(s.done) }) }
+
 // startGrace is how long the output of a process that exited before the
 // start op waits for that op.
 const startGrace = 30 * time.Second
-
-// finish makes Run return.
-func (s *shim) finish() { s.doneOnce.Do(func() { close(s.done) }) }
 
 // stateSnapshot returns the state as "state" reports it.
 func (s *shim) stateSnapshot() State {

@@ -88,6 +88,10 @@ func (s *Server) handle(rt Route) {
 	h := rt.Handler
 	s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		start := time.Now()
+		defer func() {
+			s.cfg.Logger.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "duration", time.Since(start))
+		}()
 		if err := h(ctx, w, r); err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				return // the client went away; nobody to tell
