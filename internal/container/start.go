@@ -128,7 +128,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	os.Remove(cfg.ExitFile)
 
-	sh, err := runtime.Launch(ctx, s.cfg.ShimBinary, cfg)
+	// A client that goes away mid-start must not leave a half-made container:
+	// the launch runs to its end whatever happens to the request.
+	sh, err := runtime.Launch(context.WithoutCancel(ctx), s.cfg.ShimBinary, cfg)
 	if err != nil {
 		s.recordStartFailure(c, err)
 		return startError(err)

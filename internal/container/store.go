@@ -2,7 +2,6 @@ package container
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -164,8 +163,6 @@ func (s *store) rename(c *Container, newName string) error {
 	s.byName[newName] = c.ID
 	return nil
 }
-
-var errAmbiguous = errors.New("ambiguous")
 
 // get finds a container by full ID, name (with or without slash), or a
 // unique ID prefix, in that order, as dockerd does.

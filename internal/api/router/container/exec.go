@@ -9,7 +9,6 @@ import (
 
 	"berth/internal/api/server"
 	"berth/internal/container"
-	"berth/internal/errdefs"
 )
 
 func (rt *Router) execCreate(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
@@ -77,9 +76,6 @@ func (rt *Router) execResize(ctx context.Context, w http.ResponseWriter, r *http
 		return err
 	}
 	if err := rt.svc.ExecResize(ctx, e, h, wd); err != nil {
-		if errdefs.IsConflict(err) {
-			return err
-		}
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
