@@ -3,7 +3,10 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
@@ -18,13 +21,22 @@ func (s *Service) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	known := map[string]bool{}
 	var wg sync.WaitGroup
 	for _, c := range cs {
+		known[c.ID] = true
 		c.mu.Lock()
 		running := c.State.Running() || c.State.Status == container.StateRestarting
 		removing := c.State.Status == container.StateRemoving
 		socket := c.ShimSocket
 		c.mu.Unlock()
+		if !running && !removing {
+			// A start whose record was not saved yet when berthd died:
+			// its shim is the proof that the container runs.
+			if _, err := os.Stat(s.shimSocket(c.ID)); err == nil {
+				running, socket = true, s.shimSocket(c.ID)
+			}
+		}
 		switch {
 		case running:
 			wg.Add(1)
@@ -37,6 +49,17 @@ func (s *Service) Restore(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	// Writable layers of containers that are gone (an auto-removal cut
+	// short) are removed now.
+	ids, err := s.cfg.Images.RootfsContainers(ctx)
+	if err != nil {
+		return fmt.Errorf("list container layers: %w", err)
+	}
+	for _, id := range ids {
+		if !known[id] {
+			logErr(s.log, "remove orphaned rootfs", s.cfg.Images.RemoveRootfs(ctx, id), "container_id", id)
+		}
+	}
 	return nil
 }
 
@@ -55,6 +78,12 @@ func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
 	}
 	c.mu.Lock()
 	c.shim = sh
+	c.ShimSocket = socket
+	if !c.State.Running() {
+		// The record predates the start (its save was lost with berthd).
+		c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: time.Now().UTC()}
+		logErr(s.log, "save container state", s.store.saveLocked(c), "container_id", c.ID)
+	}
 	c.mu.Unlock()
 	s.log.Debug("reconnected to container", "container_id", c.ID)
 	s.watch(c, sh, exited)

@@ -23,6 +23,7 @@ type Images interface {
 	UnmountRootfs(ctx context.Context, target string) error
 	RemoveRootfs(ctx context.Context, containerID string) error
 	RootfsSize(ctx context.Context, containerID string) (rw, virtual int64, err error)
+	RootfsContainers(ctx context.Context) ([]string, error)
 }
 
 // Runtime is an OCI runtime the daemon may start containers with.
@@ -44,6 +45,7 @@ type Config struct {
 	InitPath       string   // tini for --init; "" if the host has none
 	HostCaps       []string // the host's bounding set, for --privileged
 	CgroupParent   string   // e.g. "berth"
+	NoX32          bool     // the kernel has no x32 ABI (runtime.KernelHasX32)
 	Images         Images
 	Events         *events.Bus
 	Logger         *slog.Logger

@@ -98,6 +98,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		CgroupsPath:      "/" + s.cfg.CgroupParent + "/" + c.ID,
 		InitPath:         s.cfg.InitPath,
 		HostCapabilities: s.cfg.HostCaps,
+		NoX32:            s.cfg.NoX32,
 	})
 	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)
@@ -158,13 +159,30 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: time.Now().UTC()}
 	c.exited = make(chan struct{})
 	exited := c.exited
-	err = s.store.saveLocked(c)
 	c.notifyLocked()
 	c.mu.Unlock()
-	logErr(s.log, "save container state", err, "container_id", c.ID)
+	// The record is saved off the start path: the shim, found by its
+	// socket, is what tells a restarted berthd that the container runs,
+	// and a save always writes the latest state, so it cannot undo a
+	// quicker exit.
+	s.saveAsync(c)
 	s.publish(c, "start", nil)
 	s.watch(c, sh, exited)
 	return nil
+}
+
+// saveAsync persists c's current state in the background.
+func (s *Service) saveAsync(c *Container) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.State.Status == container.StateRemoving {
+			return // the record is going away
+		}
+		logErr(s.log, "save container state", s.store.saveLocked(c), "container_id", c.ID)
+	}()
 }
 
 // watch waits, in the background, for the container's exit.
@@ -237,7 +255,7 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	logErr(s.log, "save container state", err, "container_id", c.ID)
 	s.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})
 	if autoRemove {
-		logErr(s.log, "auto-remove", s.Remove(ctx, c.ID, RemoveOptions{Force: true}), "container_id", c.ID)
+		logErr(s.log, "auto-remove", s.remove(ctx, c.ID, RemoveOptions{Force: true}, true), "container_id", c.ID)
 	}
 }
 

@@ -145,6 +145,14 @@ type RemoveOptions struct {
 
 // Remove deletes a stopped container, or a running one when forced.
 func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+	return s.remove(ctx, ref, opts, false)
+}
+
+// remove is Remove; with lazyLayer the writable layer goes after the
+// record, in the background (auto-removal on `run --rm`'s path: the
+// client waits for the record to go). A layer left by a crash in between
+// is found and removed by Restore.
+func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, lazyLayer bool) error {
 	c, err := s.store.get(ref)
 	if err != nil {
 		return err
@@ -186,6 +194,18 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 
 	execDir := s.execDir(c.ID)
 	_ = s.cfg.Images.UnmountRootfs(ctx, filepath.Join(execDir, "rootfs"))
+	if lazyLayer {
+		if err := s.store.remove(c); err != nil {
+			return err
+		}
+		s.finishRemoval(c)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			logErr(s.log, "remove rootfs", s.cfg.Images.RemoveRootfs(s.ctx, c.ID), "container_id", c.ID)
+		}()
+		return nil
+	}
 	if err := s.cfg.Images.RemoveRootfs(ctx, c.ID); err != nil {
 		c.mu.Lock()
 		c.State.Status = container.StateDead
@@ -198,12 +218,17 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	if err := s.store.remove(c); err != nil {
 		return err
 	}
-	os.RemoveAll(execDir)
+	s.finishRemoval(c)
+	return nil
+}
+
+// finishRemoval clears what is left of a container whose record is gone.
+func (s *Service) finishRemoval(c *Container) {
+	os.RemoveAll(s.execDir(c.ID))
 	os.RemoveAll(s.dataDir(c.ID))
 	s.dropExecs(c)
 	close(c.removed)
 	s.publish(c, "destroy", nil)
-	return nil
 }
 
 // WaitCondition is what Wait waits for, as the API's condition parameter.

@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		DB: d.db, DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, ShimBinary: shimPath,
 		Runtimes: d.runtimes, DefaultRuntime: d.defaultRT,
 		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts,
-		InitPath: findInit(), HostCaps: hostCaps, CgroupParent: "berth",
+		InitPath: findInit(), HostCaps: hostCaps, CgroupParent: "berth", NoX32: !runtime.KernelHasX32(),
 		Images: d.images, Events: d.events, Logger: log.With("component", "container"),
 	})
 	if err != nil {

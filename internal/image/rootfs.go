@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/mount"
@@ -151,4 +152,19 @@ func (s *Service) imageSize(ctx context.Context, inf *imageInfo) int64 {
 		total += n
 	}
 	return total
+}
+
+// RootfsContainers lists the containers that have a writable layer, so
+// that berthd can remove the layers of containers it no longer knows (a
+// removal cut short by a crash).
+func (s *Service) RootfsContainers(ctx context.Context) ([]string, error) {
+	ctx = s.ns(ctx)
+	var ids []string
+	err := s.sn.Walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if id, ok := strings.CutPrefix(info.Name, containerKey("")); ok {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
 }

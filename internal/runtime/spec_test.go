@@ -575,3 +575,27 @@ func TestExecProcess(t *testing.T) {
 		t.Fatal("exec changed the container's env")
 	}
 }
+
+func TestNoX32(t *testing.T) {
+	for _, noX32 := range []bool{false, true} {
+		s, err := GenerateSpec(SpecOptions{
+			ID: "x", Rootfs: t.TempDir(), NoX32: noX32, HostCapabilities: []string{"CAP_CHOWN"},
+			Config: &container.Config{Cmd: []string{"true"}}, HostConfig: &container.HostConfig{},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasX32 := false
+		for _, a := range s.Linux.Seccomp.Architectures {
+			hasX32 = hasX32 || a == specs.ArchX32
+		}
+		if hasX32 == noX32 {
+			t.Errorf("NoX32=%v: architectures %v", noX32, s.Linux.Seccomp.Architectures)
+		}
+	}
+	// This host's kernel either serves x32 or not; the probe must not crash
+	// and must agree with a second look.
+	if KernelHasX32() != KernelHasX32() {
+		t.Fatal("probe is not stable")
+	}
+}
