@@ -203,7 +203,18 @@ func writeSpec(t testing.TB, cfg shim.Config, args []string, tty bool) {
 
 func (b *box) cleanup() {
 	if b.shim != nil {
-		killShim(b.shim.ShimPid())
+		// A shim whose container exited is still cleaning up (exit file,
+		// runtime delete) in the directories about to be removed: let it
+		// finish; kill one whose container still runs.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := b.shim.Gone(ctx)
+		cancel()
+		if err != nil {
+			killShim(b.shim.ShimPid())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			b.shim.Gone(ctx)
+			cancel()
+		}
 	}
 	exec.Command(testEnv.runc, "--root", b.cfg.RuntimeRoot, "delete", "--force", b.cfg.ID).Run()
 }
