@@ -23,6 +23,15 @@ import (
 // /bin is never touched.
 func busyboxTar(t *testing.T) []byte {
 	t.Helper()
+	return markedBusyboxTar(t, "")
+}
+
+// markedBusyboxTar is busyboxTar with /etc/marker holding marker (when not
+// empty), so that images made from it have a layer of their own: tar
+// headers keep whole seconds, and two plain busybox tars made within one
+// second are the same layer.
+func markedBusyboxTar(t *testing.T, marker string) []byte {
+	t.Helper()
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("needs /bin/busybox (Debian busybox-static)")
 	}
@@ -44,6 +53,11 @@ func busyboxTar(t *testing.T) []byte {
 	}
 	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if marker != "" {
+		if err := os.WriteFile(filepath.Join(root, "etc", "marker"), []byte(marker), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -172,6 +186,16 @@ func newFixtureDriver(t *testing.T, driver string) *fixture {
 func (f *fixture) importBusybox(t *testing.T, repo string, changes ...string) string {
 	t.Helper()
 	id, err := f.svc.Import(context.Background(), bytes.NewReader(gzipped(t, busyboxTar(t))), ImportOptions{Repo: repo, Changes: changes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// importMarked imports a busybox whose layer no other image shares.
+func (f *fixture) importMarked(t *testing.T, repo, marker string) string {
+	t.Helper()
+	id, err := f.svc.Import(context.Background(), bytes.NewReader(gzipped(t, markedBusyboxTar(t, marker))), ImportOptions{Repo: repo})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -218,9 +218,9 @@ func TestTagUntagDelete(t *testing.T) {
 func TestPrune(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tagged := f.importBusybox(t, "keep")
-	dangling := f.importBusybox(t, "")
-	used := f.importBusybox(t, "used")
+	tagged := f.importMarked(t, "keep", "keep")
+	dangling := f.importMarked(t, "", "dangling")
+	used := f.importMarked(t, "used", "used")
 	f.users[used] = []string{"c1"}
 
 	rep, err := f.svc.Prune(ctx, filters.Args{})
