@@ -43,6 +43,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 	if err := s.validateHostConfig(req.HostConfig); err != nil {
 		return nil, nil, err
 	}
+	if err := s.validateResources(req.HostConfig); err != nil {
+		return nil, nil, err
+	}
 	if req.Config.Image == "" {
 		return nil, nil, errdefs.Invalid(fmt.Errorf("no command specified"))
 	}

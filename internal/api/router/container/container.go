@@ -29,6 +29,13 @@ func NewRouter(svc *container.Service) *Router { return &Router{svc: svc} }
 
 // Routes implements server.Router.
 func (rt *Router) Routes() []server.Route {
+	routes := append(rt.coreRoutes(), rt.fileRoutes()...)
+	routes = append(routes, rt.statsRoutes()...)
+	return append(routes, rt.updateRoutes()...)
+}
+
+// coreRoutes are the lifecycle, logs, attach and exec routes.
+func (rt *Router) coreRoutes() []server.Route {
 	return []server.Route{
 		{Method: "POST", Path: "/containers/create", Handler: rt.create},
 		{Method: "GET", Path: "/containers/json", Handler: rt.list},
