@@ -20,6 +20,7 @@ type State struct {
 	OOMKilled  bool                     `json:"oom_killed,omitempty"`
 	StartedAt  time.Time                `json:"started_at"`
 	FinishedAt time.Time                `json:"finished_at"`
+	Health     *container.Health        `json:"health,omitempty"`
 }
 
 // Running reports whether the container's process is alive.
@@ -42,20 +43,25 @@ type Container struct {
 	State        State                 `json:"state"`
 	RestartCount int                   `json:"restart_count"`
 	ShimSocket   string                `json:"shim_socket,omitempty"`
+	// ManuallyStopped is set by stop and fatal kills, cleared by start:
+	// unless-stopped does not bring such a container back on daemon start.
+	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 	// Networks is what inspect shows under NetworkSettings.Networks.
 	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
 
-	mu       sync.Mutex
-	shim     *runtime.Shim    // guarded by mu; nil when not running
-	lastShim *runtime.Shim    // guarded by mu; the last run's shim, until its clean-up is done
-	exited   chan struct{}    // guarded by mu; closed when the current run ends
-	removed  chan struct{}    // closed once when the container is removed
-	pending  []*pendingAttach // guarded by mu; attach requests waiting for start
-	busy     bool             // guarded by mu; a start/stop/remove is in progress
-	stopping bool             // guarded by mu; a stop was requested (no restart)
-	execs    map[string]*Exec // guarded by mu
-	changed  chan struct{}    // guarded by mu; closed and renewed on every state change
-	exits    int              // guarded by mu; how many runs have ended since berthd started
+	mu            sync.Mutex
+	shim          *runtime.Shim    // guarded by mu; nil when not running
+	lastShim      *runtime.Shim    // guarded by mu; the last run's shim, until its clean-up is done
+	exited        chan struct{}    // guarded by mu; closed when the current run ends
+	removed       chan struct{}    // closed once when the container is removed
+	pending       []*pendingAttach // guarded by mu; attach requests waiting for start
+	busy          bool             // guarded by mu; a start/stop/remove is in progress
+	stopping      bool             // guarded by mu; a stop was requested (no restart)
+	execs         map[string]*Exec // guarded by mu
+	changed       chan struct{}    // guarded by mu; closed and renewed on every state change
+	exits         int              // guarded by mu; how many runs have ended since berthd started
+	backoff       time.Duration    // guarded by mu; the restart policy's current delay
+	restartCancel chan struct{}    // guarded by mu; closed to cancel a pending restart
 }
 
 func newContainer() *Container {
@@ -83,6 +89,13 @@ func (c *Container) snapshotLocked() *Container {
 		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: c.Args,
 		Config: c.Config, HostConfig: c.HostConfig, ImageID: c.ImageID, Runtime: c.Runtime,
 		State: c.State, RestartCount: c.RestartCount, ShimSocket: c.ShimSocket, Networks: c.Networks,
+		ManuallyStopped: c.ManuallyStopped,
+	}
+	if h := c.State.Health; h != nil {
+		// Health changes under c.mu; the copy must not share it.
+		hc := *h
+		hc.Log = append([]*container.HealthcheckResult(nil), h.Log...)
+		cp.State.Health = &hc
 	}
 	return cp
 }

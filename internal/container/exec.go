@@ -119,13 +119,13 @@ func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io
 	if !running || sh == nil {
 		return errdefs.Conflict(fmt.Errorf("container %s is not running", c.ID))
 	}
-	proc, err := s.execProcess(c, e)
+	proc, err := s.execProcess(c, e.Config)
 	if err != nil {
 		return err
 	}
 	cfg := e.Config
 	conn, pid, err := sh.Exec(ctx, e.ID, shim.Request{
-		Process: proc, Detach: detach,
+		Process: proc, Detach: detach, NoStdin: !cfg.AttachStdin,
 		Stdin: cfg.AttachStdin, Stdout: cfg.AttachStdout || !detach, Stderr: cfg.AttachStderr || !detach,
 	})
 	if err != nil {
@@ -203,7 +203,7 @@ func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io
 }
 
 // execProcess derives the exec's process from the container's spec.
-func (s *Service) execProcess(c *Container, e *Exec) (*specs.Process, error) {
+func (s *Service) execProcess(c *Container, cfg container.ExecCreateRequest) (*specs.Process, error) {
 	data, err := os.ReadFile(filepath.Join(s.execDir(c.ID), "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("read container spec: %w", err)
@@ -212,7 +212,6 @@ func (s *Service) execProcess(c *Container, e *Exec) (*specs.Process, error) {
 	if err := json.Unmarshal(data, &base); err != nil {
 		return nil, fmt.Errorf("read container spec: %w", err)
 	}
-	cfg := e.Config
 	c.mu.Lock()
 	user, workdir := c.Config.User, c.Config.WorkingDir
 	c.mu.Unlock()

@@ -114,6 +114,15 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		if f.Has("network") && !matchNetwork(f.Get("network"), cp) {
 			continue
 		}
+		if f.Has("health") {
+			h := string(container.NoHealthcheck)
+			if st.Health != nil {
+				h = string(st.Health.Status)
+			}
+			if !f.ExactMatch("health", h) {
+				continue
+			}
+		}
 		sum := s.summary(ctx, cp, opts.Size)
 		out = append(out, sum)
 		if opts.Limit > 0 && len(out) >= opts.Limit {
@@ -171,6 +180,9 @@ func (s *Service) summary(ctx context.Context, c *Container, size bool) containe
 		Mounts: []container.MountPoint{},
 	}
 	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	if h := c.State.Health; h != nil {
+		sum.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
 	if size {
 		rw, virt, err := s.cfg.Images.RootfsSize(ctx, c.ID)
 		if err == nil {
@@ -184,7 +196,16 @@ func (s *Service) summary(ctx context.Context, c *Container, size bool) containe
 func statusString(st State) string {
 	switch st.Status {
 	case container.StateRunning:
-		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+		up := "Up " + units.HumanDuration(time.Since(st.StartedAt))
+		if st.Health != nil {
+			switch st.Health.Status {
+			case container.Starting:
+				up += " (health: starting)"
+			case container.Healthy, container.Unhealthy:
+				up += " (" + string(st.Health.Status) + ")"
+			}
+		}
+		return up
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case container.StateRestarting:
@@ -229,6 +250,7 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 			Restarting: st.Status == container.StateRestarting, OOMKilled: st.OOMKilled,
 			Dead: st.Status == container.StateDead, Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
 			StartedAt: formatTime(st.StartedAt), FinishedAt: formatTime(st.FinishedAt),
+			Health: st.Health,
 		},
 		Image:          cp.ImageID,
 		ResolvConfPath: dataDir + "/resolv.conf",

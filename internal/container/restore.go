@@ -49,6 +49,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	s.restartOnBoot(ctx)
 	// Writable layers of containers that are gone (an auto-removal cut
 	// short) are removed now.
 	ids, err := s.cfg.Images.RootfsContainers(ctx)
@@ -87,6 +88,7 @@ func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
 	c.mu.Unlock()
 	s.log.Debug("reconnected to container", "container_id", c.ID)
 	s.watch(c, sh, exited)
+	s.watchHealth(c, sh, exited)
 }
 
 // Shutdown stops every running container, in parallel, as dockerd does

@@ -31,6 +31,12 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		c.mu.Unlock()
 		return errdefs.NotModified(errors.New("container already started"))
 	}
+	// A start by hand replaces a pending restart and resets the policy's
+	// count and back-off, as dockerd does.
+	s.cancelRestartLocked(c)
+	c.ManuallyStopped = false
+	c.RestartCount = 0
+	c.backoff = 0
 	if c.busy {
 		c.mu.Unlock()
 		return errdefs.Conflict(fmt.Errorf("container %s is busy", c.ID))
@@ -168,6 +174,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.saveAsync(c)
 	s.publish(c, "start", nil)
 	s.watch(c, sh, exited)
+	s.watchHealth(c, sh, exited)
 	return nil
 }
 
@@ -242,6 +249,11 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 		c.State.FinishedAt = time.Now().UTC()
 	}
 	c.exits++
+	restart, delay := c.restartDecisionLocked(st)
+	if restart {
+		c.State.Status = container.StateRestarting
+		c.RestartCount++
+	}
 	autoRemove := c.HostConfig.AutoRemove
 	var err error
 	if !autoRemove {
@@ -254,6 +266,10 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	c.mu.Unlock()
 	logErr(s.log, "save container state", err, "container_id", c.ID)
 	s.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})
+	if restart {
+		s.scheduleRestart(c, delay)
+		return
+	}
 	if autoRemove {
 		logErr(s.log, "auto-remove", s.remove(ctx, c.ID, RemoveOptions{Force: true}, true), "container_id", c.ID)
 	}

@@ -33,6 +33,12 @@ func (s *Service) Stop(ctx context.Context, ref, signal string, timeout *int) er
 
 func (s *Service) stop(ctx context.Context, c *Container, signal string, timeout *int) error {
 	c.mu.Lock()
+	c.ManuallyStopped = true
+	if s.cancelRestartLocked(c) {
+		c.mu.Unlock()
+		s.publish(c, "stop", nil)
+		return nil
+	}
 	if !c.State.Running() || c.shim == nil {
 		c.mu.Unlock()
 		return errdefs.NotModified(errors.New("container already stopped"))
@@ -99,13 +105,21 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 		}
 	}
 	c.mu.Lock()
+	fatal := c.isFatalSignalLocked(sig)
+	if fatal && s.cancelRestartLocked(c) {
+		c.ManuallyStopped = true
+		c.mu.Unlock()
+		return nil
+	}
 	if !c.State.Running() || c.shim == nil {
 		c.mu.Unlock()
 		return errdefs.Conflict(fmt.Errorf("cannot kill container: %s: container %s is not running", ref, c.ID))
 	}
 	sh, exited := c.shim, c.exited
-	if sig == syscall.SIGKILL {
+	if fatal {
+		// The restart policy rests until the next start (Docker's rule).
 		c.stopping = true
+		c.ManuallyStopped = true
 	}
 	c.mu.Unlock()
 	if err := sh.Kill(ctx, sig, false); err != nil {
@@ -164,6 +178,13 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 	if c.State.Status == container.StateRemoving {
 		c.mu.Unlock()
 		return errdefs.Conflict(fmt.Errorf("removal of container %s is already in progress", ref))
+	}
+	if c.State.Status == container.StateRestarting {
+		if !opts.Force {
+			c.mu.Unlock()
+			return errdefs.Conflict(fmt.Errorf("cannot remove container \"%s\": container is restarting: stop the container before removing or force remove", c.Name))
+		}
+		s.cancelRestartLocked(c)
 	}
 	running := c.State.Running()
 	if running && !opts.Force {
