@@ -28,9 +28,9 @@ const (
 
 // probeSpec is a container's health check, resolved to a command.
 type probeSpec struct {
-	cmd                                       []string
+	cmd                                        []string
 	interval, timeout, startPeriod, startEvery time.Duration
-	retries                                   int
+	retries                                    int
 }
 
 // healthProbe turns the container's (image-merged) HEALTHCHECK into a
