@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -125,6 +126,13 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.Invalid(fmt.Errorf("can't create 'AutoRemove' container with restart policy"))
+	}
+	for _, d := range hc.Devices {
+		// dockerd checks devices when the container is made (exit 125 from
+		// `run`), not when it starts.
+		if _, err := os.Stat(d.PathOnHost); err != nil {
+			return errdefs.Invalid(fmt.Errorf("error gathering device information while adding custom device %q: %w", d.PathOnHost, errors.Unwrap(err)))
+		}
 	}
 	nm := string(hc.NetworkMode)
 	switch {

@@ -187,6 +187,16 @@ func GenerateSpec(opts SpecOptions) (*specs.Spec, error) {
 		}
 	} else {
 		s.Linux.Resources.Devices = defaultDeviceRules()
+		nodes, rules, err := userDevices(hc.Devices)
+		if err != nil {
+			return nil, err
+		}
+		extra, err := deviceCgroupRules(hc.DeviceCgroupRules)
+		if err != nil {
+			return nil, err
+		}
+		s.Linux.Devices = append(s.Linux.Devices, nodes...)
+		s.Linux.Resources.Devices = append(append(s.Linux.Resources.Devices, rules...), extra...)
 	}
 
 	// Docker's default sysctls for a network namespace of the container's

@@ -599,3 +599,52 @@ func TestNoX32(t *testing.T) {
 		t.Fatal("probe is not stable")
 	}
 }
+
+func TestUserDevices(t *testing.T) {
+	cases := []struct {
+		doc   string
+		hc    container.HostConfig
+		check func(t *testing.T, s *specs.Spec)
+		bad   bool
+	}{
+		{doc: "--device /dev/null:/dev/mynull:r", hc: container.HostConfig{Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/mynull", CgroupPermissions: "r"}}}},
+			check: func(t *testing.T, s *specs.Spec) {
+				var found bool
+				for _, d := range s.Linux.Devices {
+					found = found || (d.Path == "/dev/mynull" && d.Type == "c" && d.Major == 1 && d.Minor == 3)
+				}
+				last := s.Linux.Resources.Devices[len(s.Linux.Resources.Devices)-1]
+				if !found || !last.Allow || last.Access != "r" || *last.Major != 1 || *last.Minor != 3 {
+					t.Fatalf("devices %+v, last rule %+v", s.Linux.Devices, last)
+				}
+			}},
+		{doc: "missing host device", hc: container.HostConfig{Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "/dev/nope"}}}}, bad: true},
+		{doc: "not a device", hc: container.HostConfig{Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "/etc/hostname"}}}}, bad: true},
+		{doc: "bad mode", hc: container.HostConfig{Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "/dev/null", CgroupPermissions: "x"}}}}, bad: true},
+		{doc: "cgroup rule", hc: container.HostConfig{Resources: container.Resources{DeviceCgroupRules: []string{"c 42:* rmw"}}},
+			check: func(t *testing.T, s *specs.Spec) {
+				last := s.Linux.Resources.Devices[len(s.Linux.Resources.Devices)-1]
+				if last.Type != "c" || *last.Major != 42 || last.Minor != nil || last.Access != "rmw" {
+					t.Fatalf("last rule %+v", last)
+				}
+			}},
+		{doc: "bad cgroup rule", hc: container.HostConfig{Resources: container.Resources{DeviceCgroupRules: []string{"c 42 rmw"}}}, bad: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.doc, func(t *testing.T) {
+			hc := tc.hc
+			s, err := GenerateSpec(SpecOptions{ID: "x", Rootfs: t.TempDir(), HostCapabilities: []string{"CAP_CHOWN"},
+				Config: &container.Config{Cmd: []string{"true"}}, HostConfig: &hc})
+			if tc.bad {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, s)
+		})
+	}
+}
