@@ -37,7 +37,7 @@ type Config struct {
 	LogOpts            map[string]string  `json:"log-opts,omitempty"`
 	Group              string             `json:"group,omitempty"`
 	Experimental       bool               `json:"experimental,omitempty"`
-	LiveRestore        bool               `json:"live-restore,omitempty"`
+	LiveRestore        bool               `json:"live-restore"`
 	RegistryMirrors    []string           `json:"registry-mirrors,omitempty"`
 	InsecureRegistries []string           `json:"insecure-registries,omitempty"`
 	DNS                []string           `json:"dns,omitempty"`
@@ -56,6 +56,9 @@ func Default() Config {
 		Pidfile:       "/run/berth/berthd.pid",
 		LogDriver:     "json-file",
 		Group:         "berth",
+		// Each container's shim outlives berthd, so containers keep
+		// running across a daemon restart unless this is turned off.
+		LiveRestore: true,
 	}
 }
 

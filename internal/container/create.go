@@ -2,9 +2,9 @@ package container
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -44,7 +44,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 	if err := s.validateHostConfig(req.HostConfig); err != nil {
 		return nil, nil, err
 	}
-	if err := s.validateResources(req.HostConfig); err != nil {
+	warnings, err := s.createResources(req.HostConfig)
+	if err != nil {
 		return nil, nil, err
 	}
 	if req.Config.Image == "" {
@@ -109,7 +110,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 		}
 	}
 	s.publish(c, "create", nil)
-	return c, nil, nil
+	return c, warnings, nil
 }
 
 // validateHostConfig rejects what dockerd rejects at create time.

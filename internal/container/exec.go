@@ -133,7 +133,12 @@ func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io
 		e.mu.Lock()
 		e.exitCode = &code
 		e.mu.Unlock()
-		return startError(err)
+		// The runtime's own words, as dockerd passes them on; a command
+		// that cannot run is the caller's mistake.
+		if code != 128 {
+			return errdefs.Invalid(err)
+		}
+		return err
 	}
 	e.mu.Lock()
 	e.running, e.pid = true, pid

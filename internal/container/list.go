@@ -75,7 +75,8 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 		cp := c.snapshotLocked()
 		c.mu.Unlock()
 		st := cp.State
-		if !opts.All && !st.Running() && !f.Has("status") && len(exited) == 0 {
+		// As dockerd: a limit (ps -n, -l) looks at stopped containers too.
+		if !opts.All && opts.Limit <= 0 && !st.Running() && !f.Has("status") && len(exited) == 0 {
 			continue
 		}
 		if !beforeT.IsZero() && !cp.Created.Before(beforeT) {

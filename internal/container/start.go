@@ -120,6 +120,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		Terminal:    c.Config.Tty,
 		OpenStdin:   c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce,
+		CgroupPath:  "/" + s.cfg.CgroupParent + "/" + c.ID,
 	}
 	cfg.LogMaxSize, cfg.LogMaxFiles = logRotation(c.HostConfig.LogConfig.Config)
 	c.mu.Unlock()
@@ -265,6 +266,9 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	c.notifyLocked()
 	c.mu.Unlock()
 	logErr(s.log, "save container state", err, "container_id", c.ID)
+	if st.OOMKilled {
+		s.publish(c, "oom", nil)
+	}
 	s.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(st.Code)})
 	if restart {
 		s.scheduleRestart(c, delay)

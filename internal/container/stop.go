@@ -67,6 +67,7 @@ func (s *Service) stop(ctx context.Context, c *Container, signal string, timeout
 	if err := sh.Kill(ctx, sig, false); err != nil {
 		s.log.Debug("stop signal failed", "container_id", c.ID, "error", err.Error())
 	}
+	s.resumeAfterSignal(ctx, c, sig)
 	if t >= 0 {
 		timer := time.NewTimer(time.Duration(t) * time.Second)
 		defer timer.Stop()
@@ -125,6 +126,7 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	if err := sh.Kill(ctx, sig, false); err != nil {
 		return fmt.Errorf("cannot kill container: %s: %w", ref, err)
 	}
+	s.resumeAfterSignal(ctx, c, sig)
 	s.publish(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
 	if sig == syscall.SIGKILL {
 		select {

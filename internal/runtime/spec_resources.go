@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -107,7 +108,10 @@ func containerResources(r container.Resources) (*specs.LinuxResources, error) {
 	if r.MemoryReservation > 0 {
 		mem.Reservation = ptr(r.MemoryReservation)
 	}
-	if r.MemorySwap > 0 || r.MemorySwap == -1 {
+	// Swap is memory plus swap. -1 ("unlimited") is the cgroup's default
+	// and is not written, as dockerd does not: runc would fail on a host
+	// without swap accounting, where dockerd stores -1 for every limit.
+	if r.MemorySwap > 0 {
 		mem.Swap = ptr(r.MemorySwap)
 	}
 	if r.MemorySwappiness != nil && *r.MemorySwappiness >= 0 {
@@ -160,10 +164,78 @@ func containerResources(r container.Resources) (*specs.LinuxResources, error) {
 		}
 		out.Pids = &specs.LinuxPids{Limit: &limit}
 	}
-	if r.BlkioWeight != 0 {
-		out.BlockIO = &specs.LinuxBlockIO{Weight: ptr(r.BlkioWeight)}
+	blkio, err := blockIO(r)
+	if err != nil {
+		return nil, err
+	}
+	if blkio != nil {
+		out.BlockIO = blkio
 	}
 	return out, nil
+}
+
+// Resources converts a container's cgroup settings as its spec holds them;
+// `runtime update --resources` takes the same JSON for a running container.
+func Resources(r container.Resources) (*specs.LinuxResources, error) {
+	return containerResources(r)
+}
+
+// blockIO converts --blkio-weight, --blkio-weight-device and the
+// --device-{read,write}-{bps,iops} throttles. The cgroup names a device by
+// its numbers, so each host path is looked up now.
+func blockIO(r container.Resources) (*specs.LinuxBlockIO, error) {
+	out := &specs.LinuxBlockIO{}
+	if r.BlkioWeight != 0 {
+		out.Weight = ptr(r.BlkioWeight)
+	}
+	for _, d := range r.BlkioWeightDevice {
+		if d == nil {
+			continue
+		}
+		major, minor, err := deviceNumbers(d.Path)
+		if err != nil {
+			return nil, err
+		}
+		wd := specs.LinuxWeightDevice{Weight: ptr(d.Weight)}
+		wd.Major, wd.Minor = major, minor
+		out.WeightDevice = append(out.WeightDevice, wd)
+	}
+	for _, t := range []struct {
+		from []*blkiodev.ThrottleDevice
+		to   *[]specs.LinuxThrottleDevice
+	}{
+		{r.BlkioDeviceReadBps, &out.ThrottleReadBpsDevice},
+		{r.BlkioDeviceWriteBps, &out.ThrottleWriteBpsDevice},
+		{r.BlkioDeviceReadIOps, &out.ThrottleReadIOPSDevice},
+		{r.BlkioDeviceWriteIOps, &out.ThrottleWriteIOPSDevice},
+	} {
+		for _, d := range t.from {
+			if d == nil {
+				continue
+			}
+			major, minor, err := deviceNumbers(d.Path)
+			if err != nil {
+				return nil, err
+			}
+			td := specs.LinuxThrottleDevice{Rate: d.Rate}
+			td.Major, td.Minor = major, minor
+			*t.to = append(*t.to, td)
+		}
+	}
+	if out.Weight == nil && len(out.WeightDevice) == 0 && len(out.ThrottleReadBpsDevice) == 0 &&
+		len(out.ThrottleWriteBpsDevice) == 0 && len(out.ThrottleReadIOPSDevice) == 0 && len(out.ThrottleWriteIOPSDevice) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// deviceNumbers returns the major and minor numbers of a host device.
+func deviceNumbers(path string) (int64, int64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, 0, errdefs.Invalid(&os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	return int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -25,6 +25,10 @@ type Config struct {
 	Terminal    bool     `json:"terminal,omitempty"`
 	OpenStdin   bool     `json:"open_stdin,omitempty"`
 	StdinOnce   bool     `json:"stdin_once,omitempty"`
+	// CgroupPath (added) is the container's cgroup as config.json's
+	// cgroupsPath names it, e.g. "/berth/<id>": where the shim reads the
+	// OOM-kill count when the container exits. "" reports no OOM kills.
+	CgroupPath string `json:"cgroup_path,omitempty"`
 }
 
 // Request is the first line a client sends on a new connection, as JSON.

@@ -219,6 +219,8 @@ func (s *shim) create(ctx context.Context) error {
 // the runtime, waits answered, clients closed, and the shim told to end.
 func (s *shim) monitorInit(exited <-chan ExitStatus) {
 	st := <-exited
+	// The cgroup goes with `runtime delete`: count its OOM kills first.
+	st.OOMKilled = oomKilled(cgroupRoot, s.cfg.CgroupPath)
 	s.mu.Lock()
 	s.initExited = true
 	s.mu.Unlock()

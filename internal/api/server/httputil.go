@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -174,7 +175,15 @@ func HijackedStream(conn net.Conn, rw *bufio.ReadWriter) io.ReadWriter {
 }
 
 // WriteStreamError reports an error on a hijacked stream, where no status
-// can be sent any more.
-func WriteStreamError(w io.Writer, err error) {
-	fmt.Fprintf(w, "Error: %v\n", err)
+// can be sent any more: as dockerd does, the message goes out as the
+// stream's own output (a stdout frame when multiplexed), followed by CRLF.
+func WriteStreamError(w io.Writer, err error, multiplexed bool) {
+	msg := []byte(err.Error() + "\r\n")
+	if multiplexed {
+		var hdr [8]byte
+		hdr[0] = 1
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(msg)))
+		msg = append(hdr[:], msg...)
+	}
+	_, _ = w.Write(msg)
 }

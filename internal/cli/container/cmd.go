@@ -16,6 +16,8 @@ func NewContainerCommand(cli *command.Cli) *cobra.Command {
 	}
 	cmd.AddCommand(
 		NewAttachCommand(cli),
+		NewCommitCommand(cli), NewDiffCommand(cli),
+		NewCopyCommand(cli), NewExportCommand(cli),
 		NewCreateCommand(cli),
 		NewExecCommand(cli),
 		newInspectCommand(cli),
@@ -34,6 +36,7 @@ func NewContainerCommand(cli *command.Cli) *cobra.Command {
 		NewStopCommand(cli),
 		NewTopCommand(cli),
 		NewUnpauseCommand(cli),
+		NewUpdateCommand(cli),
 		NewWaitCommand(cli),
 	)
 	return cmd

@@ -1,36 +1,49 @@
 package container
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
-	"text/tabwriter"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
 
 	"berth/internal/cli/command"
 	"berth/internal/cli/formatter"
-
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
-	"github.com/spf13/cobra"
 )
+
+// defaultStatsFormat is docker's stats table.
+const defaultStatsFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+
+// statsRedraw is how often a streaming table is redrawn, as docker does.
+const statsRedraw = 500 * time.Millisecond
 
 type statsOptions struct {
 	all, noStream, noTrunc bool
 	format                 string
 }
 
-// NewStatsCommand returns `stats`. Only --no-stream snapshots are
-// rendered; without it berth also prints one snapshot.
+// NewStatsCommand returns `stats`: a live table of the resource use of
+// the running containers (or all of them, or the named ones), redrawn
+// every half second, or one table with --no-stream.
 func NewStatsCommand(cli *command.Cli) *cobra.Command {
 	var o statsOptions
 	cmd := &cobra.Command{
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runStats(cmd.Context(), cli, &o, args)
+			api, err := cli.Client()
+			if err != nil {
+				return err
+			}
+			return runStats(cmd.Context(), api, cli.Out(), &o, args)
 		},
-		Annotations: map[string]string{command.AnnotationAliases: "berth container stats, berth stats"},
+		Annotations:           map[string]string{command.AnnotationAliases: "berth container stats, berth stats"},
+		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
 	flags.BoolVarP(&o.all, "all", "a", false, "Show all containers (default shows just running)")
@@ -40,131 +53,157 @@ func NewStatsCommand(cli *command.Cli) *cobra.Command {
 	return cmd
 }
 
-func runStats(ctx context.Context, cli *command.Cli, o *statsOptions, ids []string) error {
-	api, err := cli.Client()
-	if err != nil {
+// runStats collects every container's stats concurrently, one request
+// each, and prints them. Without names it follows container events, so
+// containers that start (or, with -a, are created) join the table and
+// those that die (with -a: are destroyed) leave it.
+func runStats(ctx context.Context, api client.APIClient, out io.Writer, o *statsOptions, names []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	format := o.format
+	if format == "" || format == formatter.TableKey {
+		format = defaultStatsFormat
+	}
+	// Check the template before asking the daemon anything.
+	if err := (formatter.Context{Output: io.Discard, Format: formatter.Format(format)}).Write(statsHeader(), nil); err != nil {
 		return err
 	}
-	type target struct{ id, name string }
-	var targets []target
-	if len(ids) == 0 {
+
+	set := &statsSet{}
+	var firsts sync.WaitGroup
+	add := func(ref string) {
+		if e := set.add(ref); e != nil {
+			firsts.Add(1)
+			go e.collect(ctx, api, !o.noStream, firsts.Done)
+		}
+	}
+	streamErr := make(chan error, 1)
+	showAll := len(names) == 0
+	if showAll {
+		if !o.noStream {
+			follow := followContainers(ctx, api, o.all, add, set.remove)
+			go func() {
+				if err := <-follow; err != nil {
+					streamErr <- err
+				}
+			}()
+		}
 		res, err := api.ContainerList(ctx, client.ContainerListOptions{All: o.all})
 		if err != nil {
 			return err
 		}
 		for _, c := range res.Items {
-			name := ""
-			if len(c.Names) > 0 {
-				name = strings.TrimPrefix(c.Names[0], "/")
-			}
-			targets = append(targets, target{c.ID, name})
+			add(c.ID)
 		}
+		firsts.Wait()
 	} else {
-		for _, id := range ids {
-			targets = append(targets, target{id, ""})
+		for _, n := range names {
+			add(n)
+		}
+		firsts.Wait()
+		var errs []error
+		for _, e := range set.list() {
+			if err := e.error(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
-	w := tabwriter.NewWriter(cli.Out(), 10, 1, 3, ' ', 0)
-	fmt.Fprintln(w, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
-	var msgs []string
-	for _, t := range targets {
-		res, err := api.ContainerStats(ctx, t.id, client.ContainerStatsOptions{Stream: false, IncludePreviousSample: true})
-		if err != nil {
-			msgs = append(msgs, err.Error())
-			continue
-		}
-		var s container.StatsResponse
-		err = json.NewDecoder(res.Body).Decode(&s)
-		res.Body.Close()
-		if err != nil {
-			msgs = append(msgs, err.Error())
-			continue
-		}
-		id := s.ID
-		if id == "" {
-			id = t.id
-		}
-		if !o.noTrunc {
-			id = formatter.TruncateID(id)
-		}
-		name := strings.TrimPrefix(s.Name, "/")
-		if name == "" {
-			name = t.name
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", id, name, cpuPercent(s), memUsage(s), memPercent(s), netIO(s), blockIO(s), s.PidsStats.Current)
+
+	var frame, table bytes.Buffer
+	render := func() error {
+		table.Reset()
+		rows := set.rows(!o.noTrunc)
+		fctx := formatter.Context{Output: &table, Format: formatter.Format(format)}
+		return fctx.Write(statsHeader(), rows)
 	}
-	if err := w.Flush(); err != nil {
+	if o.noStream {
+		if len(set.list()) == 0 {
+			return nil
+		}
+		if err := render(); err != nil {
+			return err
+		}
+		_, err := out.Write(table.Bytes())
 		return err
 	}
-	if len(msgs) > 0 {
-		return fmt.Errorf("%s", strings.Join(msgs, "\n"))
-	}
-	return nil
-}
 
-func cpuPercent(s container.StatsResponse) string {
-	cpuDelta := float64(s.CPUStats.CPUUsage.TotalUsage) - float64(s.PreCPUStats.CPUUsage.TotalUsage)
-	sysDelta := float64(s.CPUStats.SystemUsage) - float64(s.PreCPUStats.SystemUsage)
-	n := float64(s.CPUStats.OnlineCPUs)
-	if n == 0 {
-		n = float64(len(s.CPUStats.CPUUsage.PercpuUsage))
-	}
-	p := 0.0
-	if sysDelta > 0 && cpuDelta > 0 {
-		p = cpuDelta / sysDelta * n * 100
-	}
-	return fmt.Sprintf("%.2f%%", p)
-}
-
-func memUsed(s container.StatsResponse) float64 {
-	used := float64(s.MemoryStats.Usage)
-	for _, k := range []string{"total_inactive_file", "inactive_file"} {
-		if v, ok := s.MemoryStats.Stats[k]; ok && float64(v) < used {
-			return used - float64(v)
+	tick := time.NewTicker(statsRedraw)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if len(set.list()) == 0 && !showAll {
+				_, err := io.WriteString(out, "\033[H\033[J")
+				return err
+			}
+			if err := render(); err != nil {
+				return err
+			}
+			frame.Reset()
+			// Home the cursor, end each line by clearing what an older,
+			// longer frame left, and clear below for a shorter one.
+			frame.WriteString("\033[H")
+			for line := range bytes.SplitSeq(table.Bytes(), []byte{'\n'}) {
+				frame.Write(line)
+				frame.WriteString("\033[K\n")
+			}
+			frame.WriteString("\033[J")
+			if _, err := out.Write(frame.Bytes()); err != nil {
+				return err
+			}
+		case err := <-streamErr:
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil // the daemon went away: end quietly, as docker does
+			}
+			return err
+		case <-ctx.Done():
+			return nil
 		}
 	}
-	return used
 }
 
-func memUsage(s container.StatsResponse) string {
-	return fmt.Sprintf("%s / %s", binSize(memUsed(s)), binSize(float64(s.MemoryStats.Limit)))
-}
-
-func memPercent(s container.StatsResponse) string {
-	if s.MemoryStats.Limit == 0 {
-		return "0.00%"
-	}
-	return fmt.Sprintf("%.2f%%", memUsed(s)/float64(s.MemoryStats.Limit)*100)
-}
-
-func netIO(s container.StatsResponse) string {
-	var rx, tx float64
-	for _, n := range s.Networks {
-		rx += float64(n.RxBytes)
-		tx += float64(n.TxBytes)
-	}
-	return fmt.Sprintf("%s / %s", formatter.HumanSize(int64(rx)), formatter.HumanSize(int64(tx)))
-}
-
-func blockIO(s container.StatsResponse) string {
-	var r, w float64
-	for _, e := range s.BlkioStats.IoServiceBytesRecursive {
-		switch strings.ToLower(e.Op) {
-		case "read":
-			r += float64(e.Value)
-		case "write":
-			w += float64(e.Value)
+// followContainers subscribes to container events and calls add for each
+// container that starts (and with all, is created) and remove for each
+// that dies (with all: only when destroyed). The returned channel yields
+// the stream's end: at once if the subscription failed.
+func followContainers(ctx context.Context, api client.APIClient, all bool, add, remove func(string)) <-chan error {
+	res := api.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).Add("type", string(events.ContainerEventType))})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case ev := <-res.Messages:
+				if ev.Actor.ID == "" {
+					continue
+				}
+				switch ev.Action {
+				case events.ActionStart:
+					add(ev.Actor.ID)
+				case events.ActionCreate:
+					if all {
+						add(ev.Actor.ID)
+					}
+				case events.ActionDestroy:
+					remove(ev.Actor.ID)
+				case events.ActionDie:
+					if !all {
+						remove(ev.Actor.ID)
+					}
+				}
+			case err := <-res.Err:
+				if ctx.Err() != nil {
+					err = nil
+				}
+				done <- err
+				return
+			case <-ctx.Done():
+				done <- nil
+				return
+			}
 		}
-	}
-	return fmt.Sprintf("%s / %s", formatter.HumanSize(int64(r)), formatter.HumanSize(int64(w)))
-}
-
-func binSize(n float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for n >= 1024 && i < len(units)-1 {
-		n /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", n, units[i])
+	}()
+	return done
 }

@@ -18,7 +18,7 @@ import (
 
 // NewTopCommand returns `top`.
 func NewTopCommand(cli *command.Cli) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "top CONTAINER [ps OPTIONS]",
 		Short: "Display the running processes of a container",
 		Args:  command.RequiresMinArgs(1),
@@ -41,6 +41,9 @@ func NewTopCommand(cli *command.Cli) *cobra.Command {
 		Annotations:           map[string]string{command.AnnotationAliases: "berth container top, berth top"},
 		DisableFlagsInUseLine: true,
 	}
+	// Everything after the container is ps's (`top c -o pid,comm`).
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }
 
 // NewPortCommand returns `port`.

@@ -70,6 +70,8 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 
 		// Container shortcuts.
 		container.NewAttachCommand(cli),
+		container.NewCommitCommand(cli), container.NewDiffCommand(cli),
+		container.NewCopyCommand(cli), container.NewExportCommand(cli),
 		container.NewCreateCommand(cli),
 		container.NewExecCommand(cli),
 		container.NewKillCommand(cli),
@@ -86,6 +88,7 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 		container.NewStopCommand(cli),
 		container.NewTopCommand(cli),
 		container.NewUnpauseCommand(cli),
+		container.NewUpdateCommand(cli),
 		container.NewWaitCommand(cli),
 
 		// Image shortcuts.

@@ -215,7 +215,7 @@ func (rt *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Req
 	defer conn.Close()
 	err = rt.svc.Attach(ctx, c, opts, server.HijackedStream(conn, rw))
 	if err != nil && !errors.Is(err, container.ErrDetached) {
-		server.WriteStreamError(conn, err)
+		server.WriteStreamError(conn, err, media == server.MediaMultiplexedStream)
 	}
 	return nil
 }

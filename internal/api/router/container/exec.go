@@ -53,7 +53,7 @@ func (rt *Router) execStart(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	err = rt.svc.ExecStart(ctx, e, false, server.HijackedStream(conn, rw))
 	if err != nil && !errors.Is(err, container.ErrDetached) {
-		server.WriteStreamError(conn, err)
+		server.WriteStreamError(conn, err, media == server.MediaMultiplexedStream)
 	}
 	return nil
 }

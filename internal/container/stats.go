@@ -1,0 +1,186 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	ctypes "github.com/moby/moby/api/types/container"
+
+	"berth/internal/stats"
+)
+
+// statsInterval is how often dockerd's collector samples a container: one
+// streamed response a second, and the gap between the two samples of a
+// non-streamed one.
+const statsInterval = time.Second
+
+// StatsTarget is what sampling a container's statistics needs to know
+// about it, read under its lock at one moment.
+type StatsTarget struct {
+	ID   string
+	Name string // with the leading "/", as dockerd reports it
+	// Running is false for a stopped or restarting container, which
+	// dockerd answers with a zeroed sample.
+	Running bool
+	// Pid is the init process on the host.
+	Pid int
+	// CgroupPath is the cgroup berth gave the runtime: /<parent>/<id>.
+	CgroupPath string
+	// Network is whether the container's network namespace is its own (or
+	// another container's) and so has counters to report: not with the
+	// host's network or with networking disabled.
+	Network bool
+}
+
+// StatsTarget returns what stats needs to sample the container ref.
+func (s *Service) StatsTarget(ref string) (StatsTarget, error) {
+	c, err := s.store.get(ref)
+	if err != nil {
+		return StatsTarget{}, err
+	}
+	return s.statsTarget(c), nil
+}
+
+func (s *Service) statsTarget(c *Container) StatsTarget {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return StatsTarget{
+		ID:         c.ID,
+		Name:       c.Name,
+		Running:    c.State.Running() && c.State.Pid > 0,
+		Pid:        c.State.Pid,
+		CgroupPath: "/" + s.cfg.CgroupParent + "/" + c.ID,
+		Network:    !c.Config.NetworkDisabled && !c.HostConfig.NetworkMode.IsHost(),
+	}
+}
+
+// StatsOptions are GET /containers/{id}/stats's parameters.
+type StatsOptions struct {
+	// Stream sends a sample every second until the client leaves or the
+	// container is removed.
+	Stream bool
+	// OneShot, without Stream, answers one sample at once, with no
+	// previous sample (precpu_stats) to compute rates from.
+	OneShot bool
+}
+
+// Stats samples the container ref and hands each response to emit, as
+// dockerd does (API 1.52): without Stream, one response whose precpu_stats
+// and preread come from a sample taken a second earlier (none with
+// OneShot), or a zeroed one if the container is not running; with Stream,
+// a response every second, each carrying the one before as its previous
+// sample (the first carries none), zeroed while the container is stopped,
+// until ctx ends or the container is removed.
+//
+// Each sample reads the cgroup and /proc files directly; nothing is forked
+// and nothing keeps sampling once the request ends.
+func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit func(*ctypes.StatsResponse) error) error {
+	c, err := s.store.get(ref)
+	if err != nil {
+		return err
+	}
+	t := s.statsTarget(c)
+	if !opts.Stream && !t.Running {
+		return emit(zeroStats(t))
+	}
+	host, err := stats.Detect()
+	if err != nil {
+		return err
+	}
+	smp := &sampler{host: host}
+	if !opts.Stream {
+		cur, err := smp.sample(t)
+		if err != nil {
+			return err
+		}
+		if !opts.OneShot {
+			if !waitStats(ctx, c, statsInterval) {
+				return nil
+			}
+			prev := cur
+			if cur, err = smp.sample(s.statsTarget(c)); err != nil {
+				return err
+			}
+			cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
+		}
+		return emit(cur)
+	}
+
+	var prev ctypes.StatsResponse
+	warned := false
+	for {
+		cur, err := smp.sample(t)
+		if err != nil {
+			// A stream goes on as dockerd's collector does: the client
+			// sees a zeroed sample, the log says why once.
+			if !warned {
+				s.log.Warn("collecting stats", "container_id", t.ID, "error", err.Error())
+				warned = true
+			}
+			cur = zeroStats(t)
+		}
+		cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
+		if err := emit(cur); err != nil {
+			return err
+		}
+		prev = *cur
+		if !waitStats(ctx, c, statsInterval) {
+			return nil
+		}
+		t = s.statsTarget(c)
+	}
+}
+
+// waitStats waits d, and reports false if ctx ended or the container was
+// removed first.
+func waitStats(ctx context.Context, c *Container, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.removed:
+		return false
+	}
+}
+
+// zeroStats is dockerd's answer for a container with nothing to sample:
+// its identity and nothing else.
+func zeroStats(t StatsTarget) *ctypes.StatsResponse {
+	return &ctypes.StatsResponse{ID: t.ID, Name: t.Name, OSType: "linux"}
+}
+
+// sampler keeps one stats.Reader for as long as the container keeps its
+// process, so a stream reuses the reader's buffer and paths.
+type sampler struct {
+	host   *stats.Host
+	reader *stats.Reader
+	pid    int
+}
+
+// sample reads one response. A container that is not running (or stopped
+// between the look and the read) gives a zeroed response.
+func (m *sampler) sample(t StatsTarget) (*ctypes.StatsResponse, error) {
+	if !t.Running {
+		return zeroStats(t), nil
+	}
+	if m.reader == nil || m.pid != t.Pid {
+		netPid := 0
+		if t.Network {
+			netPid = t.Pid
+		}
+		m.reader = m.host.NewReader(stats.Target{CgroupPath: t.CgroupPath, Pid: netPid})
+		m.pid = t.Pid
+	}
+	resp := &ctypes.StatsResponse{ID: t.ID, Name: t.Name, OSType: "linux", Read: time.Now().UTC()}
+	if err := m.reader.Read(resp); err != nil {
+		if errors.Is(err, stats.ErrNotRunning) {
+			return zeroStats(t), nil
+		}
+		return nil, err
+	}
+	return resp, nil
+}
