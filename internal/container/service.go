@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	mevents "github.com/moby/moby/api/types/events"
 	bolt "go.etcd.io/bbolt"
@@ -85,7 +86,19 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Close stops the service's background work; containers keep running.
+// Shims of containers that have just exited are given a moment to finish
+// their clean-up, so that none is left half-way when berthd is gone.
 func (s *Service) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range s.store.all() {
+		c.mu.Lock()
+		last := c.lastShim
+		c.mu.Unlock()
+		if last != nil {
+			logErr(s.log, "wait for a shim's clean-up", last.Gone(ctx), "container_id", c.ID)
+		}
+	}
 	s.cancel()
 	s.wg.Wait()
 }

@@ -213,7 +213,14 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 	}
 	c.State.Status = container.StateRemoving
 	c.notifyLocked()
+	last := c.lastShim
 	c.mu.Unlock()
+	// Nothing of the container may outlive its removal: let the last
+	// run's shim finish its clean-up (runtime delete) first. Auto-removal
+	// (lazyLayer) does that in the background, off `run --rm`'s path.
+	if last != nil && !lazyLayer {
+		logErr(s.log, "wait for the last shim", last.Gone(ctx), "container_id", c.ID)
+	}
 
 	execDir := s.execDir(c.ID)
 	_ = s.cfg.Images.UnmountRootfs(ctx, filepath.Join(execDir, "rootfs"))
@@ -225,6 +232,9 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if last != nil {
+				logErr(s.log, "wait for the last shim", last.Gone(s.ctx), "container_id", c.ID)
+			}
 			logErr(s.log, "remove rootfs", s.cfg.Images.RemoveRootfs(s.ctx, c.ID), "container_id", c.ID)
 		}()
 		return nil

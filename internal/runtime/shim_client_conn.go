@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,7 +138,11 @@ func (s *Shim) Gone(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	// A shim from before a daemon restart is not our child: watch its pidfd.
+	// A shim from before a daemon restart is not our child: watch its pidfd,
+	// once sure the pid is still that shim's (pids are reused).
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.shimPid)); err != nil || !bytes.Contains(cmdline, []byte("berth-shim")) {
+		return nil
+	}
 	fd, err := unix.PidfdOpen(s.shimPid, 0)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
