@@ -50,18 +50,19 @@ type Container struct {
 	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
 
 	mu            sync.Mutex
-	shim          *runtime.Shim    // guarded by mu; nil when not running
-	lastShim      *runtime.Shim    // guarded by mu; the last run's shim, until its clean-up is done
-	exited        chan struct{}    // guarded by mu; closed when the current run ends
-	removed       chan struct{}    // closed once when the container is removed
-	pending       []*pendingAttach // guarded by mu; attach requests waiting for start
-	busy          bool             // guarded by mu; a start/stop/remove is in progress
-	stopping      bool             // guarded by mu; a stop was requested (no restart)
-	execs         map[string]*Exec // guarded by mu
-	changed       chan struct{}    // guarded by mu; closed and renewed on every state change
-	exits         int              // guarded by mu; how many runs have ended since berthd started
-	backoff       time.Duration    // guarded by mu; the restart policy's current delay
-	restartCancel chan struct{}    // guarded by mu; closed to cancel a pending restart
+	shim          *runtime.Shim            // guarded by mu; nil when not running
+	lastShim      *runtime.Shim            // guarded by mu; the last run's shim, until its clean-up is done
+	exited        chan struct{}            // guarded by mu; closed when the current run ends
+	removed       chan struct{}            // closed once when the container is removed
+	pending       []*pendingAttach         // guarded by mu; attach requests waiting for start
+	busy          bool                     // guarded by mu; a start/stop/remove is in progress
+	stopping      bool                     // guarded by mu; a stop was requested (no restart)
+	execs         map[string]*Exec         // guarded by mu
+	changed       chan struct{}            // guarded by mu; closed and renewed on every state change
+	exits         int                      // guarded by mu; how many runs have ended since berthd started
+	backoff       time.Duration            // guarded by mu; the restart policy's current delay
+	restartCancel chan struct{}            // guarded by mu; closed to cancel a pending restart
+	lastStats     *container.StatsResponse // guarded by mu; the latest stats sample
 }
 
 func newContainer() *Container {

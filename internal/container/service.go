@@ -14,6 +14,7 @@ import (
 
 	"berth/internal/events"
 	"berth/internal/image"
+	"berth/internal/stats"
 )
 
 // Images is what containers need from the image service.
@@ -65,6 +66,10 @@ type Service struct {
 
 	execMu sync.Mutex
 	execs  map[string]*Exec // guarded by execMu; every exec by ID
+
+	statsOnce sync.Once
+	stats     *stats.Host // the host's cgroup layout, found on first use
+	statsErr  error
 }
 
 // New opens the container store. Call Restore before serving requests.

@@ -84,7 +84,7 @@ func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit
 	if !opts.Stream && !t.Running {
 		return emit(zeroStats(t))
 	}
-	host, err := stats.Detect()
+	host, err := s.statsHost()
 	if err != nil {
 		return err
 	}
@@ -95,15 +95,23 @@ func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit
 			return err
 		}
 		if !opts.OneShot {
-			if !waitStats(ctx, c, statsInterval) {
-				return nil
-			}
-			prev := cur
-			if cur, err = smp.sample(s.statsTarget(c)); err != nil {
-				return err
+			// The previous sample is one kept from an earlier request
+			// when it is recent enough to give a rate (`watch docker
+			// stats --no-stream` answers at once); else one taken a
+			// second from now, as dockerd does.
+			prev := c.recentStats(cur.Read)
+			if prev == nil {
+				if !waitStats(ctx, c, statsInterval) {
+					return nil
+				}
+				prev = cur
+				if cur, err = smp.sample(s.statsTarget(c)); err != nil {
+					return err
+				}
 			}
 			cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
 		}
+		c.keepStats(cur)
 		return emit(cur)
 	}
 
@@ -121,6 +129,7 @@ func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit
 			cur = zeroStats(t)
 		}
 		cur.PreRead, cur.PreCPUStats = prev.Read, prev.CPUStats
+		c.keepStats(cur)
 		if err := emit(cur); err != nil {
 			return err
 		}
@@ -183,4 +192,40 @@ func (m *sampler) sample(t StatsTarget) (*ctypes.StatsResponse, error) {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// Kept samples serve as the previous sample of a later one-off request
+// when they are at least statsKeepMin and at most statsKeepMax old.
+const (
+	statsKeepMin = 200 * time.Millisecond
+	statsKeepMax = 30 * time.Second
+)
+
+// keepStats remembers sample as c's latest.
+func (c *Container) keepStats(sample *ctypes.StatsResponse) {
+	cp := *sample
+	c.mu.Lock()
+	c.lastStats = &cp
+	c.mu.Unlock()
+}
+
+// recentStats is c's kept sample when it can be the previous one of a
+// sample read at now, else nil.
+func (c *Container) recentStats(now time.Time) *ctypes.StatsResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lastStats == nil {
+		return nil
+	}
+	age := now.Sub(c.lastStats.Read)
+	if age < statsKeepMin || age > statsKeepMax {
+		return nil
+	}
+	return c.lastStats
+}
+
+// statsHost finds the host's cgroup layout once.
+func (s *Service) statsHost() (*stats.Host, error) {
+	s.statsOnce.Do(func() { s.stats, s.statsErr = stats.Detect() })
+	return s.stats, s.statsErr
 }
