@@ -87,6 +87,10 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}()
 
+	pidNS, ipcNS, err := s.sharedNamespaces(c)
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	hostnamePath, hostsPath, resolvPath, err := s.containerFiles(c)
 	if err != nil {
@@ -105,6 +109,8 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		InitPath:         s.cfg.InitPath,
 		HostCapabilities: s.cfg.HostCaps,
 		NoX32:            s.cfg.NoX32,
+		PidNSPath:        pidNS,
+		IPCNSPath:        ipcNS,
 	})
 	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)

@@ -48,6 +48,9 @@ type SpecOptions struct {
 	// HostCapabilities is the host's capability bounding set (see
 	// HostCapabilities); nil means read it now.
 	HostCapabilities []string
+	// PidNSPath and IPCNSPath are the namespaces to join for
+	// --pid/--ipc container:NAME (/proc/<that container's pid>/ns/…).
+	PidNSPath, IPCNSPath string
 	// NoX32 says the kernel has no x32 ABI (KernelHasX32 is false): the
 	// seccomp filter then leaves SCMP_ARCH_X32 out. An x32 system call
 	// cannot reach such a kernel's syscall table anyway, and compiling the
@@ -335,7 +338,10 @@ func setNamespaces(s *specs.Spec, opts SpecOptions) error {
 	switch {
 	case hc.PidMode.IsHost():
 	case hc.PidMode.IsContainer():
-		return errdefs.NotImplemented(fmt.Errorf("PID mode %s is not supported yet", hc.PidMode))
+		if opts.PidNSPath == "" {
+			return errdefs.Invalid(fmt.Errorf("PID mode %s needs the other container's namespace path", hc.PidMode))
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: opts.PidNSPath})
 	default:
 		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
 	}
@@ -343,7 +349,10 @@ func setNamespaces(s *specs.Spec, opts SpecOptions) error {
 	switch {
 	case hc.IpcMode.IsHost():
 	case hc.IpcMode.IsContainer():
-		return errdefs.NotImplemented(fmt.Errorf("IPC mode %s is not supported yet", hc.IpcMode))
+		if opts.IPCNSPath == "" {
+			return errdefs.Invalid(fmt.Errorf("IPC mode %s needs the other container's namespace path", hc.IpcMode))
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace, Path: opts.IPCNSPath})
 	default:
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
 	}
