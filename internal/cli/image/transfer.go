@@ -251,7 +251,8 @@ func runLoad(ctx context.Context, cli *command.Cli, o *loadOptions) error {
 	return err
 }
 
-type pullOptions struct {
+// transferOptions are the flags pull and push share.
+type transferOptions struct {
 	all      bool
 	quiet    bool
 	platform string
@@ -260,7 +261,7 @@ type pullOptions struct {
 
 // NewPullCommand returns `pull`.
 func NewPullCommand(cli *command.Cli) *cobra.Command {
-	var o pullOptions
+	var o transferOptions
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
@@ -281,59 +282,9 @@ func NewPullCommand(cli *command.Cli) *cobra.Command {
 	return cmd
 }
 
-func runPull(ctx context.Context, cli *command.Cli, o *pullOptions, name string) error {
-	named, err := reference.ParseNormalizedNamed(name)
-	if err != nil {
-		return err
-	}
-	if o.all && !reference.IsNameOnly(named) {
-		return errors.New("tag can't be used with --all-tags/-a")
-	}
-	if !o.all && reference.IsNameOnly(named) {
-		named = reference.TagNameOnly(named)
-		if t, ok := named.(reference.Tagged); ok && !o.quiet {
-			fmt.Fprintf(cli.Out(), "Using default tag: %s\n", t.Tag())
-		}
-	}
-	popts := client.ImagePullOptions{All: o.all, RegistryAuth: registry.EncodedAuthForImage(cli, named.String())}
-	if o.platform != "" {
-		p, err := parsePlatform(o.platform)
-		if err != nil {
-			return err
-		}
-		popts.Platforms = []ocispec.Platform{*p}
-	}
-	api, err := cli.Client()
-	if err != nil {
-		return err
-	}
-	resp, err := api.ImagePull(ctx, reference.FamiliarString(named), popts)
-	if err != nil {
-		return err
-	}
-	defer resp.Close()
-	out := io.Writer(cli.Out())
-	isTerm := cli.Out().IsTerminal()
-	if o.quiet {
-		out, isTerm = io.Discard, false
-	}
-	if err := jsonmessage.DisplayJSONMessagesStream(resp, out, cli.Out().FD(), isTerm, nil); err != nil {
-		return err
-	}
-	fmt.Fprintln(cli.Out(), named.String())
-	return nil
-}
-
-type pushOptions struct {
-	all      bool
-	quiet    bool
-	platform string
-	trust    bool
-}
-
 // NewPushCommand returns `push`.
 func NewPushCommand(cli *command.Cli) *cobra.Command {
-	var o pushOptions
+	var o transferOptions
 	cmd := &cobra.Command{
 		Use:   "push [OPTIONS] NAME[:TAG]",
 		Short: "Upload an image to a registry",
@@ -354,13 +305,15 @@ func NewPushCommand(cli *command.Cli) *cobra.Command {
 	return cmd
 }
 
-func runPush(ctx context.Context, cli *command.Cli, o *pushOptions, name string) error {
+// transferRef normalises name as pull and push do: --all-tags takes a bare
+// repository, otherwise a bare one means :latest ("Using default tag").
+func transferRef(cli *command.Cli, o *transferOptions, name string) (reference.Named, *ocispec.Platform, error) {
 	named, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if o.all && !reference.IsNameOnly(named) {
-		return errors.New("tag can't be used with --all-tags/-a")
+		return nil, nil, errors.New("tag can't be used with --all-tags/-a")
 	}
 	if !o.all && reference.IsNameOnly(named) {
 		named = reference.TagNameOnly(named)
@@ -368,14 +321,54 @@ func runPush(ctx context.Context, cli *command.Cli, o *pushOptions, name string)
 			fmt.Fprintf(cli.Out(), "Using default tag: %s\n", t.Tag())
 		}
 	}
-	popts := client.ImagePushOptions{All: o.all, RegistryAuth: registry.EncodedAuthForImage(cli, named.String())}
-	if o.platform != "" {
-		p, err := parsePlatform(o.platform)
-		if err != nil {
-			return err
-		}
-		popts.Platform = p
+	if o.platform == "" {
+		return named, nil, nil
 	}
+	p, err := parsePlatform(o.platform)
+	return named, p, err
+}
+
+// showTransfer displays the daemon's progress stream (nothing with -q).
+func showTransfer(cli *command.Cli, o *transferOptions, resp io.Reader) error {
+	out := io.Writer(cli.Out())
+	isTerm := cli.Out().IsTerminal()
+	if o.quiet {
+		out, isTerm = io.Discard, false
+	}
+	return jsonmessage.DisplayJSONMessagesStream(resp, out, cli.Out().FD(), isTerm, nil)
+}
+
+func runPull(ctx context.Context, cli *command.Cli, o *transferOptions, name string) error {
+	named, platform, err := transferRef(cli, o, name)
+	if err != nil {
+		return err
+	}
+	popts := client.ImagePullOptions{All: o.all, RegistryAuth: registry.EncodedAuthForImage(cli, named.String())}
+	if platform != nil {
+		popts.Platforms = []ocispec.Platform{*platform}
+	}
+	api, err := cli.Client()
+	if err != nil {
+		return err
+	}
+	resp, err := api.ImagePull(ctx, reference.FamiliarString(named), popts)
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	if err := showTransfer(cli, o, resp); err != nil {
+		return err
+	}
+	fmt.Fprintln(cli.Out(), named.String())
+	return nil
+}
+
+func runPush(ctx context.Context, cli *command.Cli, o *transferOptions, name string) error {
+	named, platform, err := transferRef(cli, o, name)
+	if err != nil {
+		return err
+	}
+	popts := client.ImagePushOptions{All: o.all, RegistryAuth: registry.EncodedAuthForImage(cli, named.String()), Platform: platform}
 	api, err := cli.Client()
 	if err != nil {
 		return err
@@ -385,12 +378,7 @@ func runPush(ctx context.Context, cli *command.Cli, o *pushOptions, name string)
 		return err
 	}
 	defer resp.Close()
-	out := io.Writer(cli.Out())
-	isTerm := cli.Out().IsTerminal()
-	if o.quiet {
-		out, isTerm = io.Discard, false
-	}
-	if err := jsonmessage.DisplayJSONMessagesStream(resp, out, cli.Out().FD(), isTerm, nil); err != nil {
+	if err := showTransfer(cli, o, resp); err != nil {
 		return err
 	}
 	if o.quiet {
