@@ -276,5 +276,9 @@ func (s *Service) Resize(ctx context.Context, ref string, h, w uint16) error {
 	if sh == nil {
 		return errdefs.Conflict(fmt.Errorf("Container %s is not running", c.ID))
 	}
-	return sh.Resize(ctx, "", h, w)
+	if err := sh.Resize(ctx, "", h, w); err != nil {
+		return err
+	}
+	s.publish(c, "resize", map[string]string{"height": strconv.Itoa(int(h)), "width": strconv.Itoa(int(w))})
+	return nil
 }

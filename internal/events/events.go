@@ -103,7 +103,7 @@ func (b *Bus) Subscribe(ctx context.Context, since time.Time) ([]events.Message,
 // Match reports whether msg passes Docker's event filters: type, event
 // (action), container, image, label, and the generic id/name keys.
 func Match(f filters.Args, msg events.Message) bool {
-	if !f.ExactMatch("type", string(msg.Type)) {
+	if !f.ExactMatch("type", string(msg.Type)) || !f.ExactMatch("scope", msg.Scope) {
 		return false
 	}
 	if f.Has("event") {
@@ -131,6 +131,10 @@ func Match(f filters.Args, msg events.Message) bool {
 		if f.Has("image") && !matchActor("image") {
 			return false
 		}
+	default:
+		if f.Has("image") {
+			return false
+		}
 	case events.NetworkEventType:
 		if f.Has("network") && !matchActor("network") {
 			return false
@@ -140,7 +144,9 @@ func Match(f filters.Args, msg events.Message) bool {
 			return false
 		}
 	}
-	for _, typ := range []string{"container", "image", "network", "volume"} {
+	// An image filter also picks container events by their image, so it is
+	// not among the filters that select a type.
+	for _, typ := range []string{"container", "network", "volume"} {
 		if f.Has(typ) && string(msg.Type) != typ {
 			return false
 		}
