@@ -129,7 +129,7 @@ bench_restart() {
 			echo "$ev" >>"$E/restart-events.txt"
 		fi
 		q inspect -f '{{.RestartCount}}' "$name"
-		echo "$(cat "$E/cmd.out")" >>"$R.restart_count.samples"
+		cat "$E/cmd.out" >>"$R.restart_count.samples"
 		rm_all
 	done
 	[ -s "$R.restart.samples" ] && put "$ENGINE" restart "$(median <"$R.restart.samples")"

@@ -12,6 +12,10 @@
 #   N_RESTART=5                     daemon restarts for start-to-first-ping
 #   LOG_LINES=1000000 N_LOGS=3      lines written by `seq`, samples of `logs`
 #   BIG_MB=200 N_SAVE=3             size of the big image, samples of save/load
+#   N_EXEC=20                       samples of `exec CONTAINER true` (after N_WARM)
+#   N_STATS=50 N_STATS_SAMPLES=5    running containers for `stats --no-stream`, sets
+#   STATS_WATCH_S=2                 gap before the watch-style repeated `stats`
+#   N_RESTARTS=5 RESTART_TIMEOUT=30 crashing --restart always containers, wait for each
 #   DOCKER=/usr/local/bin/docker    client used for berthd and dockerd
 #   BENCH_TMP=/tmp                  where the per-run temp dir is made
 #   KEEP=1                          keep the temp dir (logs, roots) for a post-mortem
@@ -45,6 +49,9 @@ CMD_TIMEOUT=${CMD_TIMEOUT:-120} # seconds, any single engine command
 PING_TIMEOUT=${PING_TIMEOUT:-60} # seconds, daemon start to first ping
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# issue 4's figures: exec, stats, restart policy (defaults of their knobs too)
+# shellcheck source=bench/lifecycle.sh
+. "$REPO/bench/lifecycle.sh"
 RESULTS_DIR=$REPO/bench/results
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -529,7 +536,10 @@ suite() {
 	put "$ENGINE" batch "$(echo "scale=2; $(cat "$R.batch.samples") / 1000" | bc)"
 	n=$(c ps -q | wc -l)
 	[ "$n" -ge "$N_BATCH" ] || log "$ENGINE: only $n of $N_BATCH batch containers running"
-	rm_all
+
+	# exec, stats over the batch's containers (and fresh sets), restart policy;
+	# see bench/lifecycle.sh. Removes every container at the end.
+	lifecycle_suite
 
 	# 5. RSS added per running container: its shim / conmon processes.
 	log "$ENGINE: RSS of $N_RSS running containers' $SHIM_DESC"
@@ -746,6 +756,11 @@ row() { # label key target-text dockerd-limit podman-limit
 	row "logs of $LOG_LINES lines (ms, median of $N_LOGS)" logs "≤0.5× dockerd" 0.5
 	row "save -o of a ${BIG_MB} MB image (ms, median of $N_SAVE)" save ""
 	row "load -i of a ${BIG_MB} MB image (ms, median of $N_SAVE)" load ""
+	row "exec CONTAINER true (ms, median of $N_EXEC)" exec "≤0.4× dockerd" 0.4
+	row "stats --no-stream, $N_STATS running, first call (ms, median of $N_STATS_SAMPLES sets)" stats "≤0.3× dockerd" 0.3
+	row "stats --no-stream again at once (ms, median of $N_STATS_SAMPLES)" stats_again ""
+	row "stats --no-stream again ${STATS_WATCH_S} s later, watch-style (ms, median of $N_STATS_SAMPLES)" stats_watch ""
+	row "restart always: die → start, first back-off (ms, median of $N_RESTARTS)" restart ""
 	echo
 	echo "reference: bare runc run of the same rootfs: $(fmt "$(get ref runc)") ms (median of $N_RUN)"
 	if [ "$CRUN_OK" = 1 ]; then
@@ -758,7 +773,8 @@ row() { # label key target-text dockerd-limit podman-limit
 	for k in version:"client floor: \`version\` (ms, median of $N_RUN)" first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
 		save_bytes:"saved archive size (bytes)" percont_n:"per-container processes found" \
 		rss_with_containers:"daemon RSS with $N_RSS running (MB)" rss_after_work:"daemon RSS after the workload (MB)" \
-		logs_lines:"lines printed by logs" logs_api:"logs of $LOG_LINES lines via the raw API, curl (ms, median of $N_LOGS)"; do
+		logs_lines:"lines printed by logs" logs_api:"logs of $LOG_LINES lines via the raw API, curl (ms, median of $N_LOGS)" \
+		stats_rows:"rows printed by stats --no-stream (want $N_STATS)" restart_note:"restart policy"; do
 		printf '%s | %s | %s | %s\n' "${k#*:}" "$(fmt "$(get berth "${k%%:*}")")" "$(fmt "$(get docker "${k%%:*}")")" "$(fmt "$(get podman "${k%%:*}")")"
 	done
 	echo

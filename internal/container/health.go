@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -138,6 +139,8 @@ func (s *Service) probe(c *Container, sh *runtime.Shim, p *probeSpec) *container
 	case output = <-out:
 	case <-ctx.Done():
 		conn.Close()
+		// dockerd kills a probe that overruns its timeout.
+		logErr(s.log, "kill timed-out health probe", sh.KillExec(context.WithoutCancel(ctx), execID, syscall.SIGKILL), "container_id", c.ID)
 		return finish(-1, fmt.Sprintf("Health check exceeded timeout (%v)", p.timeout))
 	}
 	conn.Close()

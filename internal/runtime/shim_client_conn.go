@@ -172,3 +172,9 @@ func (s *Shim) Gone(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// KillExec sends sig to the exec execID's process.
+func (s *Shim) KillExec(ctx context.Context, execID string, sig syscall.Signal) error {
+	_, err := s.call(ctx, shim.Request{Op: "kill", ExecID: execID, Signal: int(sig)})
+	return err
+}

@@ -72,7 +72,11 @@ func (s *shim) handle(conn *os.File) {
 	case "wait":
 		resp = s.wait(conn, br)
 	case "kill":
-		resp = errResponse(s.kill(ctx, req.Signal, req.All))
+		if req.ExecID != "" {
+			resp = errResponse(s.killExec(req.ExecID, req.Signal))
+		} else {
+			resp = errResponse(s.kill(ctx, req.Signal, req.All))
+		}
 	case "attach":
 		// Input only when the container was made with it (docker run -i).
 		// The response line goes out through the client's own writer, after
@@ -177,6 +181,22 @@ func (s *shim) kill(ctx context.Context, sig int, all bool) error {
 	}
 	args = append(args, s.cfg.ID, strconv.Itoa(sig))
 	return s.rt.run(ctx, runtimeIO{}, args...)
+}
+
+// killExec signals one exec'd process (a health probe past its timeout).
+// Its pid is the shim's own child, reaped by the shim, so it cannot have
+// been reused while the exec is still listed.
+func (s *shim) killExec(execID string, sig int) error {
+	s.mu.Lock()
+	p := s.execs[execID]
+	s.mu.Unlock()
+	if p == nil || p.pid <= 0 {
+		return fmt.Errorf("no such exec: %s", execID)
+	}
+	if sig <= 0 {
+		sig = int(syscall.SIGKILL)
+	}
+	return syscall.Kill(p.pid, syscall.Signal(sig))
 }
 
 func (s *shim) resize(execID string, height, width uint16) error {
