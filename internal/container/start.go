@@ -87,10 +87,15 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}()
 
-	pidNS, ipcNS, err := s.sharedNamespaces(c)
+	pidNS, ipcNS, shm, err := s.sharedNamespaces(c)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if retErr != nil {
+			logErr(s.log, "unmount shm after failed start", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
+		}
+	}()
 	c.mu.Lock()
 	hostnamePath, hostsPath, resolvPath, err := s.containerFiles(c)
 	if err != nil {
@@ -111,6 +116,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		NoX32:            s.cfg.NoX32,
 		PidNSPath:        pidNS,
 		IPCNSPath:        ipcNS,
+		Mounts:           shm,
 	})
 	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)
@@ -244,6 +250,7 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	// Unmount before anyone hears of the exit: a restart that follows at
 	// once mounts the file system again, and must not lose it to us.
 	logErr(s.log, "unmount rootfs", s.cfg.Images.UnmountRootfs(ctx, filepath.Join(s.execDir(c.ID), "rootfs")), "container_id", c.ID)
+	logErr(s.log, "unmount shm", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
 	c.mu.Lock()
 	c.shim = nil
 	c.State.Status = container.StateExited

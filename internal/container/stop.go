@@ -257,6 +257,7 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 
 // finishRemoval clears what is left of a container whose record is gone.
 func (s *Service) finishRemoval(c *Container) {
+	logErr(s.log, "unmount shm", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
 	os.RemoveAll(s.execDir(c.ID))
 	os.RemoveAll(s.dataDir(c.ID))
 	s.dropExecs(c)
