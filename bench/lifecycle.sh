@@ -11,6 +11,29 @@ STATS_WATCH_S=${STATS_WATCH_S:-2}
 N_RESTARTS=${N_RESTARTS:-5}
 RESTART_TIMEOUT=${RESTART_TIMEOUT:-30}
 
+# bare_runc_exec: the floor under every engine's exec: `runc exec … true`
+# into a detached runc container of the same rootfs (sleep 600, no network),
+# median of N_EXEC after N_WARM. Runs before any engine; run.sh's cleanup
+# deletes the container if the run ends half-way.
+bare_runc_exec() {
+	local b=$T/bundle-exec state=$T/state-runc i t0 t1
+	mkdir -p "$b" "$state"
+	jq '.process.args=["sleep", "600"]' "$T/bundle/config.json" >"$b/config.json" || return 1
+	runc --root "$state" run -d --bundle "$b" bench-exec </dev/null >/dev/null 2>"$T/runc-exec.err" || {
+		put ref runc_exec.err "$(tail -1 "$T/runc-exec.err")"
+		return 1
+	}
+	for ((i = 0; i < N_WARM + N_EXEC; i++)); do
+		t0=${EPOCHREALTIME/./}
+		runc --root "$state" exec bench-exec true </dev/null >/dev/null 2>&1 || break
+		t1=${EPOCHREALTIME/./}
+		((i >= N_WARM)) && echo "scale=1; ($t1 - $t0) / 1000" | bc >>"$T/res/ref.runc_exec.samples"
+	done
+	runc --root "$state" delete -f bench-exec >/dev/null 2>&1
+	[ -s "$T/res/ref.runc_exec.samples" ] && put ref runc_exec "$(median <"$T/res/ref.runc_exec.samples")"
+	return 0
+}
+
 # stats_set K: exactly N_STATS running `sleep` containers, named st<K>-<i>.
 # Set 1 reuses the batch's containers (batch0…), topped up or trimmed.
 stats_set() {
@@ -43,7 +66,7 @@ stats_once() {
 		return $rc
 	fi
 	# rows printed, header excluded
-	put "$ENGINE" stats_rows "$(($(wc -l <"$E/stats.out") - 1))"
+	[ "$1" = stats_floor ] || put "$ENGINE" stats_rows "$(($(wc -l <"$E/stats.out") - 1))"
 }
 
 # bench_stats: N_STATS_SAMPLES sets of N_STATS running containers; on each,
@@ -66,6 +89,12 @@ bench_stats() {
 	put "$ENGINE" stats_again "$(median <"$R.stats_again.samples")"
 	put "$ENGINE" stats_watch "$(median <"$R.stats_watch.samples")"
 	rm_all
+	# What the client alone costs: the docker CLI renders --no-stream on its
+	# first 500 ms tick, with or without containers.
+	for ((k = 0; k < 3; k++)); do
+		stats_once stats_floor
+	done
+	put "$ENGINE" stats_floor "$(median <"$R.stats_floor.samples")"
 }
 
 # bench_exec: `exec CONTAINER true` into one running sleep container.

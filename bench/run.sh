@@ -197,6 +197,7 @@ cleanup() {
 	set +e
 	log "cleaning up $T"
 	for p in $(our_daemons); do stop_pid "$p" 20; done
+	runc --root "$T/state-runc" delete -f bench-exec >/dev/null 2>&1
 	left=$(shims_under_T)
 	if [ -n "$left" ]; then
 		# shellcheck disable=SC2086
@@ -285,6 +286,8 @@ jq --arg root "$ROOTFS" '.process.args=["true"] | .process.terminal=false | .roo
 	"$T/bundle/config.json" >"$T/bundle/c.json" && mv "$T/bundle/c.json" "$T/bundle/config.json"
 log "bare runc run"
 bare_runtime runc
+log "bare runc exec"
+bare_runc_exec || log "bare runc exec fails here: $(get ref runc_exec.err)"
 CRUN_OK=0
 if command -v crun >/dev/null; then
 	log "bare crun run"
@@ -763,18 +766,23 @@ row() { # label key target-text dockerd-limit podman-limit
 	row "restart always: die → start, first back-off (ms, median of $N_RESTARTS)" restart ""
 	echo
 	echo "reference: bare runc run of the same rootfs: $(fmt "$(get ref runc)") ms (median of $N_RUN)"
+	echo "reference: bare runc exec of true into a running runc container: $(fmt "$(get ref runc_exec)") ms (median of $N_EXEC)"
 	if [ "$CRUN_OK" = 1 ]; then
 		echo "reference: bare crun run of the same rootfs: $(fmt "$(get ref crun)") ms (median of $N_RUN)"
 	else
 		echo "reference: bare crun run: fails here: $(get ref crun.err)"
 	fi
+	for e in berth docker podman; do
+		s=$(get "$e" restart_note)
+		[ "$s" != - ] && echo "note: $e: restart policy: $s"
+	done
 	echo
 	echo "extra | berth | dockerd | podman"
 	for k in version:"client floor: \`version\` (ms, median of $N_RUN)" first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
 		save_bytes:"saved archive size (bytes)" percont_n:"per-container processes found" \
 		rss_with_containers:"daemon RSS with $N_RSS running (MB)" rss_after_work:"daemon RSS after the workload (MB)" \
 		logs_lines:"lines printed by logs" logs_api:"logs of $LOG_LINES lines via the raw API, curl (ms, median of $N_LOGS)" \
-		stats_rows:"rows printed by stats --no-stream (want $N_STATS)" restart_note:"restart policy"; do
+		stats_rows:"rows printed by stats --no-stream (want $N_STATS)" stats_floor:"stats --no-stream, no container running: client floor (ms, median of 3)"; do
 		printf '%s | %s | %s | %s\n' "${k#*:}" "$(fmt "$(get berth "${k%%:*}")")" "$(fmt "$(get docker "${k%%:*}")")" "$(fmt "$(get podman "${k%%:*}")")"
 	done
 	echo

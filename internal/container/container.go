@@ -48,6 +48,8 @@ type Container struct {
 	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 	// Networks is what inspect shows under NetworkSettings.Networks.
 	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
+	// MountPoints are the container's volumes, binds and tmpfs mounts (mounts.go).
+	MountPoints []MountPoint `json:"mount_points,omitempty"`
 
 	mu            sync.Mutex
 	shim          *runtime.Shim            // guarded by mu; nil when not running
@@ -90,7 +92,7 @@ func (c *Container) snapshotLocked() *Container {
 		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: c.Args,
 		Config: c.Config, HostConfig: c.HostConfig, ImageID: c.ImageID, Runtime: c.Runtime,
 		State: c.State, RestartCount: c.RestartCount, ShimSocket: c.ShimSocket, Networks: c.Networks,
-		ManuallyStopped: c.ManuallyStopped,
+		ManuallyStopped: c.ManuallyStopped, MountPoints: c.MountPoints,
 	}
 	if h := c.State.Health; h != nil {
 		// Health changes under c.mu; the copy must not share it.

@@ -89,6 +89,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 	undo := func() {
 		logErr(s.log, "undo create: remove rootfs", s.cfg.Images.RemoveRootfs(context.WithoutCancel(ctx), c.ID))
 		os.RemoveAll(s.dataDir(c.ID))
+		s.dropMounts(context.WithoutCancel(ctx), c, false) // mounts.go
+	}
+	if err := s.createMounts(ctx, c); err != nil { // mounts.go: -v, --mount, --volumes-from, VOLUME
+		undo()
+		return nil, nil, err
 	}
 	if req.Name != "" {
 		c.Name = "/" + strings.TrimPrefix(req.Name, "/")
@@ -109,6 +114,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 			}
 		}
 	}
+	// The volumes this create made now belong to the volume store: only a
+	// failed create undoes them.
+	c.mu.Lock()
+	for i := range c.MountPoints {
+		c.MountPoints[i].created = false
+	}
+	c.mu.Unlock()
 	s.publish(c, "create", nil)
 	return c, warnings, nil
 }
@@ -223,8 +235,16 @@ func mergeImageConfig(req *container.Config, img *image.Image) *container.Config
 		}
 		cfg.Healthcheck = &hc
 	}
-	if len(ic.Volumes) > 0 && len(cfg.Volumes) == 0 {
-		cfg.Volumes = ic.Volumes
+	if len(ic.Volumes) > 0 {
+		// The image's VOLUMEs and the request's (-v /path) together.
+		vols := map[string]struct{}{}
+		for v := range ic.Volumes {
+			vols[v] = struct{}{}
+		}
+		for v := range cfg.Volumes {
+			vols[v] = struct{}{}
+		}
+		cfg.Volumes = vols
 	}
 	if cfg.ExposedPorts == nil && len(ic.ExposedPorts) > 0 {
 		cfg.ExposedPorts = map[network.Port]struct{}{}

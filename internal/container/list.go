@@ -178,7 +178,7 @@ func (s *Service) summary(ctx context.Context, c *Container, size bool) containe
 		NetworkSettings: &container.NetworkSettingsSummary{
 			Networks: c.Networks,
 		},
-		Mounts: []container.MountPoint{},
+		Mounts: apiMountPoints(c.MountPoints), // mounts.go
 	}
 	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	if h := c.State.Health; h != nil {
@@ -265,7 +265,7 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 		ExecIDs:        execIDs,
 		HostConfig:     cp.HostConfig,
 		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: map[string]string{}},
-		Mounts:         []container.MountPoint{},
+		Mounts:         apiMountPoints(cp.MountPoints), // mounts.go
 		Config:         cp.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Ports:    network.PortMap{},

@@ -25,6 +25,8 @@ func (s *Service) Restore(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		known[c.ID] = true
+		// The volume service keeps references in memory only.
+		s.referenceMounts(c)
 		c.mu.Lock()
 		running := c.State.Running() || c.State.Status == container.StateRestarting
 		removing := c.State.Status == container.StateRemoving

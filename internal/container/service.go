@@ -49,6 +49,7 @@ type Config struct {
 	CgroupParent   string   // e.g. "berth"
 	NoX32          bool     // the kernel has no x32 ABI (runtime.KernelHasX32)
 	Images         Images
+	Volumes        Volumes // mounts.go; nil: containers cannot have volumes
 	Events         *events.Bus
 	Logger         *slog.Logger
 }

@@ -96,6 +96,15 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			logErr(s.log, "unmount shm after failed start", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
 		}
 	}()
+	volMounts, err := s.mountVolumes(ctx, c, rootfs) // mounts.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			s.releaseVolumes(context.WithoutCancel(ctx), c) // mounts.go
+		}
+	}()
 	c.mu.Lock()
 	hostnamePath, hostsPath, resolvPath, err := s.containerFiles(c)
 	if err != nil {
@@ -116,7 +125,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		NoX32:            s.cfg.NoX32,
 		PidNSPath:        pidNS,
 		IPCNSPath:        ipcNS,
-		Mounts:           shm,
+		Mounts:           append(shm, volMounts...),
 	})
 	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)
@@ -251,6 +260,7 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	// once mounts the file system again, and must not lose it to us.
 	logErr(s.log, "unmount rootfs", s.cfg.Images.UnmountRootfs(ctx, filepath.Join(s.execDir(c.ID), "rootfs")), "container_id", c.ID)
 	logErr(s.log, "unmount shm", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
+	s.releaseVolumes(ctx, c) // mounts.go
 	c.mu.Lock()
 	c.shim = nil
 	c.State.Status = container.StateExited

@@ -228,6 +228,7 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 		if err := s.store.remove(c); err != nil {
 			return err
 		}
+		s.dropMounts(ctx, c, opts.Volumes || c.HostConfig.AutoRemove) // mounts.go: rm -v, --rm
 		s.finishRemoval(c)
 		s.wg.Add(1)
 		go func() {
@@ -251,6 +252,7 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 	if err := s.store.remove(c); err != nil {
 		return err
 	}
+	s.dropMounts(ctx, c, opts.Volumes || c.HostConfig.AutoRemove) // mounts.go: rm -v, --rm
 	s.finishRemoval(c)
 	return nil
 }

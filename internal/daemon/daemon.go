@@ -27,13 +27,14 @@ import (
 	"berth/internal/api/router/network"
 	"berth/internal/api/router/plugin"
 	"berth/internal/api/router/system"
-	"berth/internal/api/router/volume"
+	volumerouter "berth/internal/api/router/volume"
 	"berth/internal/api/server"
 	"berth/internal/config"
 	ctr "berth/internal/container"
 	"berth/internal/events"
 	"berth/internal/image"
 	"berth/internal/runtime"
+	"berth/internal/volume"
 )
 
 // BuildInfo identifies this build of berth.
@@ -54,6 +55,7 @@ type Daemon struct {
 	events     *events.Bus
 	images     *image.Service
 	containers *ctr.Service
+	volumes    *volume.Service
 	runtimes   map[string]ctr.Runtime
 	defaultRT  string
 	warnings   []string
@@ -100,6 +102,15 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 	}
 	defer d.images.Close()
 
+	// The volume service finishes half-done removals and unmounts unused
+	// volumes before any request can see them.
+	d.volumes, err = volume.New(ctx, volume.Config{
+		DB: d.db, Root: filepath.Join(cfg.DataRoot, "volumes"), Events: d.events, Logger: log.With("component", "volume"),
+	})
+	if err != nil {
+		return fmt.Errorf("open volume store: %w", err)
+	}
+
 	shimPath, err := findShim(cfg.ShimPath)
 	if err != nil {
 		return err
@@ -113,7 +124,7 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		Runtimes: d.runtimes, DefaultRuntime: d.defaultRT,
 		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts,
 		InitPath: findInit(), HostCaps: hostCaps, CgroupParent: "berth", NoX32: !runtime.KernelHasX32(),
-		Images: d.images, Events: d.events, Logger: log.With("component", "container"),
+		Images: d.images, Volumes: d.volumes, Events: d.events, Logger: log.With("component", "container"),
 	})
 	if err != nil {
 		return err
@@ -132,7 +143,7 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		container.NewRouter(d.containers),
 		imagerouter.NewRouter(d.images),
 		network.NewRouter(d.id, d.started),
-		volume.NewRouter(),
+		volumerouter.NewRouter(d.volumes),
 		plugin.NewRouter(),
 	)
 	errc := make(chan error, 1)

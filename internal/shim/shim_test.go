@@ -426,7 +426,15 @@ func TestShimSurvivesClient(t *testing.T) {
 	helper.Env = append(os.Environ(), launchHelperEnv+"="+string(cfgJSON), launchHelperEnv+"_BIN="+testEnv.shimBin)
 	out, err := helper.Output()
 	shimPid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-	t.Cleanup(func() { killShim(shimPid) })
+	t.Cleanup(func() {
+		// Let a shim whose container ended finish its clean-up first.
+		if b.shim != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			b.shim.Gone(ctx)
+			cancel()
+		}
+		killShim(shimPid)
+	})
 	if err != nil || shimPid <= 0 {
 		t.Fatalf("helper: %v %q", err, out)
 	}

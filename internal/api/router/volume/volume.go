@@ -1,38 +1,94 @@
-// Package volume serves the Engine API's volume routes. Until the volume
-// service lands (its own issue) there are no volumes: lists are empty and
-// lookups answer 404, so that clients probing for a name (`docker inspect
-// NAME`) move on as they would on a host without that volume.
+// Package volume serves the Engine API's volume routes: list, create,
+// inspect, remove and prune, decoded here and answered by the volume
+// service (berth/internal/volume), which owns every rule.
 package volume
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/moby/moby/api/types/volume"
 
+	"berth/internal/api/filters"
 	"berth/internal/api/server"
-	"berth/internal/errdefs"
+	volsvc "berth/internal/volume"
 )
 
 // Router holds the volume routes.
-type Router struct{}
+type Router struct {
+	svc *volsvc.Service
+}
 
-// NewRouter returns the volume routes.
-func NewRouter() *Router { return &Router{} }
+// NewRouter returns the volume routes over svc.
+func NewRouter(svc *volsvc.Service) *Router { return &Router{svc: svc} }
 
 // Routes implements server.Router.
 func (rt *Router) Routes() []server.Route {
 	return []server.Route{
 		{Method: "GET", Path: "/volumes", Handler: rt.list},
+		{Method: "POST", Path: "/volumes/create", Handler: rt.create},
+		{Method: "POST", Path: "/volumes/prune", Handler: rt.prune},
 		{Method: "GET", Path: "/volumes/{name}", Handler: rt.inspect},
+		{Method: "DELETE", Path: "/volumes/{name}", Handler: rt.remove},
 	}
 }
 
 func (rt *Router) list(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	return server.WriteJSON(w, http.StatusOK, volume.ListResponse{Volumes: []volume.Volume{}, Warnings: []string{}})
+	f, err := filters.Parse(r.FormValue("filters"))
+	if err != nil {
+		return err
+	}
+	vols, err := rt.svc.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	out := volume.ListResponse{Volumes: make([]volume.Volume, 0, len(vols)), Warnings: []string{}}
+	for _, v := range vols {
+		out.Volumes = append(out.Volumes, *v)
+	}
+	return server.WriteJSON(w, http.StatusOK, out)
+}
+
+func (rt *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	var req volume.CreateRequest
+	if err := server.ReadJSON(r, &req); err != nil {
+		return err
+	}
+	v, err := rt.svc.Create(ctx, req.Name, req.Driver, req.DriverOpts, req.Labels)
+	if err != nil {
+		return err
+	}
+	return server.WriteJSON(w, http.StatusCreated, v)
 }
 
 func (rt *Router) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	return errdefs.NotFound(fmt.Errorf("get %s: no such volume", r.PathValue("name")))
+	v, err := rt.svc.Get(ctx, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return server.WriteJSON(w, http.StatusOK, v)
+}
+
+func (rt *Router) remove(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	if err := rt.svc.Remove(ctx, r.PathValue("name"), server.BoolValue(r, "force")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (rt *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	f, err := filters.Parse(r.FormValue("filters"))
+	if err != nil {
+		return err
+	}
+	// Before API 1.42 a prune removed every unused volume, named or not.
+	if server.VersionLess(server.VersionFromContext(ctx), "1.42") && !f.Has("all") {
+		f["all"] = []string{"true"}
+	}
+	rep, err := rt.svc.Prune(ctx, f)
+	if err != nil {
+		return err
+	}
+	return server.WriteJSON(w, http.StatusOK, rep)
 }
