@@ -50,6 +50,7 @@ func (rt *Router) Routes() []server.Route {
 	return []server.Route{
 		{Method: "GET", Path: "/networks", Handler: rt.list},
 		{Method: "GET", Path: "/networks/{id}", Handler: rt.inspect},
+		{Method: "POST", Path: "/networks/prune", Handler: rt.prune},
 	}
 }
 
@@ -69,4 +70,10 @@ func (rt *Router) inspect(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 	return errdefs.NotFound(fmt.Errorf("network %s not found", ref))
+}
+
+// prune answers POST /networks/prune: the predefined networks are never
+// removed, and there are no others yet.
+func (rt *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	return server.WriteJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: []string{}})
 }

@@ -38,6 +38,8 @@ func (rt *Router) Routes() []server.Route {
 		{Method: "GET", Path: "/version", Handler: rt.version},
 		{Method: "GET", Path: "/info", Handler: rt.info},
 		{Method: "GET", Path: "/events", Handler: rt.eventsStream},
+		{Method: "GET", Path: "/system/df", Handler: rt.diskUsage},
+		{Method: "POST", Path: "/build/prune", Handler: rt.buildPrune},
 	}
 }
 
