@@ -1,7 +1,8 @@
 // Package volume owns berth's volumes: their records (in berth.db), the
 // local driver (a directory under <data-root>/volumes/<name>/_data, or a
-// mount of the options' type/device/o), reference counting by containers,
-// removal and pruning. Containers reach it through the methods marked
+// mount of the options' type/device/o), v1 volume plugins (any other
+// driver name: plugin.go), reference counting by containers, removal and
+// pruning. Containers reach it through the methods marked
 // "container-facing"; the API router through the rest.
 //
 // References (Reference) live in memory: at start-up the container side
@@ -36,7 +37,8 @@ import (
 	bevents "berth/internal/events"
 )
 
-// DefaultDriver is the only driver berth has until volume plugins land.
+// DefaultDriver is berth's built-in driver; any other driver name is a v1
+// volume plugin (plugin.go).
 const DefaultDriver = "local"
 
 // AnonymousLabel marks a volume created for a container without a name.
@@ -52,6 +54,9 @@ type Config struct {
 	Root   string   // <data-root>/volumes
 	Events *bevents.Bus
 	Logger *slog.Logger
+	// PluginDirs are searched, in order, for v1 volume plugins' sockets
+	// and spec files; empty means DefaultPluginDirs().
+	PluginDirs []string
 }
 
 // Service manages volumes.
@@ -63,6 +68,10 @@ type Service struct {
 	mu   sync.Mutex
 	recs map[string]*record         // guarded by mu; every volume, including ones being removed
 	refs map[string]map[string]bool // guarded by mu; volume → container IDs referencing it
+
+	// pmu is taken after mu when both are held, never the other way round.
+	pmu     sync.Mutex
+	plugins map[string]*plugin // guarded by pmu; activated volume plugins by name
 }
 
 // New opens the volume store under cfg.Root and reconciles it with disk:
@@ -73,7 +82,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, lookup: resolveIP, recs: map[string]*record{}, refs: map[string]map[string]bool{}}
+	s := &Service{cfg: cfg, lookup: resolveIP, recs: map[string]*record{}, refs: map[string]map[string]bool{}, plugins: map[string]*plugin{}}
 	if err := os.MkdirAll(cfg.Root, 0o701); err != nil {
 		return nil, fmt.Errorf("volume root: %w", err)
 	}
@@ -96,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			continue
 		}
 		s.recs[name] = r
-		if hasDevice(r.Options) && len(r.Holders) == 0 {
+		if r.local() && hasDevice(r.Options) && len(r.Holders) == 0 {
 			if err := unmountDevice(s.dataPath(name)); err != nil {
 				return nil, err
 			}
@@ -155,11 +164,11 @@ func (s *Service) finishRemove(name string) error {
 	return deleteRecord(s.cfg.DB, name)
 }
 
-func (s *Service) publish(action events.Action, name string, attrs map[string]string) {
+func (s *Service) publish(action events.Action, name, driver string, attrs map[string]string) {
 	if s.cfg.Events == nil {
 		return
 	}
-	a := map[string]string{"driver": DefaultDriver}
+	a := map[string]string{"driver": driver}
 	maps.Copy(a, attrs)
 	s.cfg.Events.Publish(events.VolumeEventType, action, name, a)
 }
@@ -175,6 +184,12 @@ func (s *Service) toAPI(r *record) *volume.Volume {
 		Labels:     maps.Clone(r.Labels),
 		Options:    maps.Clone(r.Options),
 	}
+	if !r.local() {
+		v.Mountpoint = r.Mountpoint
+		if r.Scope != "" {
+			v.Scope = r.Scope
+		}
+	}
 	if v.Labels == nil {
 		v.Labels = map[string]string{}
 	}
@@ -184,13 +199,17 @@ func (s *Service) toAPI(r *record) *volume.Volume {
 	return v
 }
 
-// checkDriver refuses every driver but local, as dockerd does for a
-// plugin it cannot find. Volume plugins will be looked up here.
-func checkDriver(driver string) (string, error) {
+// checkDriver resolves a driver name: nil for local, or the volume plugin
+// of that name; one that cannot be found is dockerd's not-found error.
+func (s *Service) checkDriver(ctx context.Context, driver string) (string, *plugin, error) {
 	if driver == "" || driver == DefaultDriver {
-		return DefaultDriver, nil
+		return DefaultDriver, nil, nil
 	}
-	return "", errdefs.NotFound(fmt.Errorf("error looking up volume plugin %s: plugin %q not found", driver, driver))
+	p, err := s.plugin(ctx, driver)
+	if err != nil {
+		return "", nil, err
+	}
+	return driver, p, nil
 }
 
 // Create makes a volume (a random 64-hex name when name is ""); creating
@@ -215,7 +234,8 @@ func (s *Service) CreateAnonymous(ctx context.Context, containerID string) (*vol
 }
 
 func (s *Service) create(ctx context.Context, name, driver string, opts, labels map[string]string) (*volume.Volume, error) {
-	driver, err := checkDriver(driver)
+	asked := driver
+	driver, p, err := s.checkDriver(ctx, driver)
 	if err != nil {
 		return nil, err
 	}
@@ -227,8 +247,10 @@ func (s *Service) create(ctx context.Context, name, driver string, opts, labels 
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if err := validateOpts(opts, s.quota); err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+	if p == nil {
+		if err := validateOpts(opts, s.quota); err != nil {
+			return nil, fmt.Errorf("create %s: %w", name, err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,10 +258,16 @@ func (s *Service) create(ctx context.Context, name, driver string, opts, labels 
 		if r.State == stateRemoving {
 			return nil, errdefs.Conflict(fmt.Errorf("create %s: volume is being removed", name))
 		}
+		if asked != "" && r.Driver != driver {
+			return nil, errdefs.Conflict(fmt.Errorf("create %s: driver '%s' already has volume '%s': volume name must be unique", name, r.Driver, name))
+		}
 		if len(opts) > 0 && !maps.Equal(opts, r.Options) {
 			return nil, errdefs.Conflict(fmt.Errorf("create %s: volume name must be unique", name))
 		}
 		return s.toAPI(r), nil
+	}
+	if p != nil {
+		return s.createPluginLocked(ctx, p, name, opts, labels)
 	}
 	if err := mkdirData(s.cfg.Root, name); err != nil {
 		return nil, err
@@ -256,7 +284,7 @@ func (s *Service) create(ctx context.Context, name, driver string, opts, labels 
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
 	s.recs[name] = r
-	s.publish(events.ActionCreate, name, nil)
+	s.publish(events.ActionCreate, name, driver, nil)
 	return s.toAPI(r), nil
 }
 
@@ -379,6 +407,10 @@ func (s *Service) remove(ctx context.Context, name string, skip func(*record) bo
 		s.mu.Unlock()
 		return 0, errdefs.Conflict(fmt.Errorf("remove %s: volume is in use - [%s]", name, strings.Join(users, ", ")))
 	}
+	if !r.local() {
+		defer s.mu.Unlock()
+		return 0, s.removePluginLocked(ctx, r)
+	}
 	dir := filepath.Join(s.cfg.Root, name)
 	if err := unmountDevice(filepath.Join(dir, "_data")); err != nil {
 		s.mu.Unlock()
@@ -421,7 +453,7 @@ func (s *Service) remove(ctx context.Context, name string, skip func(*record) bo
 	}
 	delete(s.recs, name)
 	delete(s.refs, name)
-	s.publish(events.ActionDestroy, name, nil)
+	s.publish(events.ActionDestroy, name, r.Driver, nil)
 	return size, nil
 }
 
@@ -478,7 +510,7 @@ func (s *Service) Prune(ctx context.Context, f filters.Args) (*volume.PruneRepor
 			s.cfg.Logger.Warn("prune: could not remove volume", "volume", name, "error", err)
 		}
 	}
-	s.publish(events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
+	s.publish(events.ActionPrune, "", DefaultDriver, map[string]string{"reclaimed": strconv.FormatUint(rep.SpaceReclaimed, 10)})
 	return rep, nil
 }
 
@@ -493,7 +525,12 @@ func (s *Service) Usage(ctx context.Context, name string) (size int64, refs int)
 		return 0, 0
 	}
 	refs = len(s.usersLocked(r))
+	local := r.local()
 	s.mu.Unlock()
+	if !local {
+		// A plugin's data is the plugin's: dockerd reports -1 for it too.
+		return -1, refs
+	}
 	size, err = dirSize(s.dataPath(name))
 	if err != nil {
 		return -1, refs
@@ -510,6 +547,9 @@ func (s *Service) Acquire(ctx context.Context, name, containerID string) (string
 	r, err := s.getLocked(name)
 	if err != nil {
 		return "", err
+	}
+	if !r.local() {
+		return s.acquirePluginLocked(ctx, r, containerID)
 	}
 	path := s.dataPath(name)
 	if hasDevice(r.Options) && !isMounted(path) {
@@ -531,7 +571,7 @@ func (s *Service) Acquire(ctx context.Context, name, containerID string) (string
 		}
 		s.recs[name] = &next
 	}
-	s.publish(events.ActionMount, name, map[string]string{"container": containerID})
+	s.publish(events.ActionMount, name, r.Driver, map[string]string{"container": containerID})
 	return path, nil
 }
 
@@ -555,7 +595,15 @@ func (s *Service) Release(ctx context.Context, name, containerID string) error {
 			next.Holders = append(next.Holders, h)
 		}
 	}
-	if hasDevice(r.Options) && len(next.Holders) == 0 {
+	if !r.local() {
+		p, err := s.plugin(ctx, r.Driver)
+		if err != nil {
+			return fmt.Errorf("release volume %s: %w", name, err)
+		}
+		if err := p.unmount(ctx, name, containerID); err != nil {
+			return fmt.Errorf("release volume %s: %w", name, err)
+		}
+	} else if hasDevice(r.Options) && len(next.Holders) == 0 {
 		if err := unmountDevice(s.dataPath(name)); err != nil {
 			return err
 		}
@@ -564,7 +612,7 @@ func (s *Service) Release(ctx context.Context, name, containerID string) error {
 		return fmt.Errorf("release volume %s: %w", name, err)
 	}
 	s.recs[name] = &next
-	s.publish(events.ActionUnmount, name, map[string]string{"container": containerID})
+	s.publish(events.ActionUnmount, name, r.Driver, map[string]string{"container": containerID})
 	return nil
 }
 

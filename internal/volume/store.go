@@ -33,7 +33,15 @@ type record struct {
 	// unmounts what a live-restored container still uses nor keeps a mount
 	// nobody uses.
 	Holders []string `json:",omitempty"`
+	// Mountpoint and Scope are a plugin volume's, as the plugin last said
+	// (VolumeDriver.Get at creation, VolumeDriver.Mount since).
+	Mountpoint string `json:",omitempty"`
+	Scope      string `json:",omitempty"`
 }
+
+// local reports whether the volume is the local driver's (records from
+// before drivers existed have an empty Driver).
+func (r *record) local() bool { return r.Driver == "" || r.Driver == DefaultDriver }
 
 func (r *record) hasHolder(id string) bool {
 	for _, h := range r.Holders {

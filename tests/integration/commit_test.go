@@ -149,9 +149,12 @@ func TestPauseUnpause(t *testing.T) {
 	eachClient(t, d, func(t *testing.T, c *client) {
 		name := c.uniqueName("pause")
 		c.ok("run", "-d", "--name", name, "busybox", "sleep", "300")
-		events := c.start("events", "--filter", "container="+name, "--format", "{{.Action}}")
-		// The event stream is open once it has seen something of ours.
+		// --since replays what happened before the stream was open, so the
+		// top below is seen whichever comes first; seeing it means the
+		// stream is live.
+		since := strconv.FormatInt(time.Now().Unix()-1, 10)
 		c.ok("top", name)
+		events := c.start("events", "--since", since, "--filter", "container="+name, "--format", "{{.Action}}")
 		events.waitOutput(t, 20*time.Second, "top")
 
 		if got := c.okTrim("pause", name); got != name {

@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"berth/internal/cli/command"
 	"berth/internal/cli/formatter"
@@ -75,6 +76,9 @@ func runDiskUsage(ctx context.Context, cli *command.Cli, format string, verbose 
 	du, err := api.DiskUsage(ctx, client.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true, Verbose: verbose})
 	if err != nil {
 		return err
+	}
+	if verbose && (format == "" || format == formatter.TableKey) {
+		return writeVerboseDiskUsage(cli.Out(), du, time.Now())
 	}
 	if format == "" || format == formatter.TableKey {
 		format = defaultDiskUsageFormat
