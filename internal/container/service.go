@@ -71,6 +71,10 @@ type Service struct {
 	statsOnce sync.Once
 	stats     *stats.Host // the host's cgroup layout, found on first use
 	statsErr  error
+
+	statsMu      sync.Mutex
+	statsWanted  time.Time // guarded by statsMu; the last stats request
+	statsWarming bool      // guarded by statsMu; warmStats is running
 }
 
 // New opens the container store. Call Restore before serving requests.

@@ -88,6 +88,7 @@ func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit
 	if err != nil {
 		return err
 	}
+	s.wantStats()
 	smp := &sampler{host: host}
 	if !opts.Stream {
 		cur, err := smp.sample(t)
@@ -228,4 +229,75 @@ func (c *Container) recentStats(now time.Time) *ctypes.StatsResponse {
 func (s *Service) statsHost() (*stats.Host, error) {
 	s.statsOnce.Do(func() { s.stats, s.statsErr = stats.Detect() })
 	return s.stats, s.statsErr
+}
+
+// Someone asking for stats is likely to ask again (`watch docker stats
+// --no-stream`, dashboards): for a while after a request, a warmer keeps a
+// recent sample of every running container, so that a one-off request has
+// its previous sample at hand instead of waiting a second for one. Nothing
+// is sampled on a daemon nobody asks.
+const (
+	statsWarmEvery = 2 * time.Second
+	statsWarmFor   = 5 * time.Minute
+)
+
+// wantStats notes a stats request and starts the warmer if it is idle.
+func (s *Service) wantStats() {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.statsWanted = time.Now()
+	if s.statsWarming {
+		return
+	}
+	s.statsWarming = true
+	s.wg.Add(1)
+	go s.warmStats()
+}
+
+// warmStats samples the running containers every statsWarmEvery until
+// statsWarmFor has passed without a request or the service closes.
+func (s *Service) warmStats() {
+	defer s.wg.Done()
+	host, err := s.statsHost()
+	samplers := map[string]*sampler{}
+	t := time.NewTicker(statsWarmEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.statsMu.Lock()
+		if time.Since(s.statsWanted) > statsWarmFor {
+			s.statsWarming = false
+			s.statsMu.Unlock()
+			return
+		}
+		s.statsMu.Unlock()
+		if err != nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, c := range s.store.all() {
+			tg := s.statsTarget(c)
+			if !tg.Running {
+				continue
+			}
+			seen[tg.ID] = true
+			m := samplers[tg.ID]
+			if m == nil {
+				m = &sampler{host: host}
+				samplers[tg.ID] = m
+			}
+			if cur, err := m.sample(tg); err == nil {
+				c.keepStats(cur)
+			}
+		}
+		for id := range samplers {
+			if !seen[id] {
+				delete(samplers, id)
+			}
+		}
+	}
 }
