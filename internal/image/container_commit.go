@@ -23,7 +23,6 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	digest "github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
@@ -143,28 +142,8 @@ func (s *Service) Commit(ctx context.Context, containerID string, opts CommitOpt
 	if err != nil {
 		return "", err
 	}
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    configDesc,
-		Layers:    layers,
-	}
-	manifestDesc, err := s.writeJSON(lctx, ocispec.MediaTypeImageManifest, manifest)
+	inf, err := s.storeImage(ctx, lctx, configDesc, layers, named)
 	if err != nil {
-		return "", err
-	}
-	inf, err := s.unpack(lctx, manifestDesc, false)
-	if err != nil {
-		return "", err
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if named != nil {
-		if _, err := s.setTagLocked(ctx, named, inf); err != nil {
-			return "", err
-		}
-	} else if err := s.keepDanglingLocked(ctx, inf); err != nil {
 		return "", err
 	}
 	failed = false

@@ -108,28 +108,8 @@ func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (
 	if err != nil {
 		return "", err
 	}
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    configDesc,
-		Layers:    []ocispec.Descriptor{layerDesc},
-	}
-	manifestDesc, err := s.writeJSON(lctx, ocispec.MediaTypeImageManifest, manifest)
+	inf, err := s.storeImage(ctx, lctx, configDesc, []ocispec.Descriptor{layerDesc}, named)
 	if err != nil {
-		return "", err
-	}
-	inf, err := s.unpack(lctx, manifestDesc, false)
-	if err != nil {
-		return "", err
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if named != nil {
-		if _, err := s.setTagLocked(ctx, named, inf); err != nil {
-			return "", err
-		}
-	} else if err := s.keepDanglingLocked(ctx, inf); err != nil {
 		return "", err
 	}
 	failed = false
@@ -213,4 +193,34 @@ func randomHex() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// storeImage writes the manifest of configDesc and layers, unpacks it and
+// names it named (or keeps it as a dangling image when named is nil).
+// lctx holds the caller's temporary lease over the new content.
+func (s *Service) storeImage(ctx, lctx context.Context, configDesc ocispec.Descriptor, layers []ocispec.Descriptor, named reference.NamedTagged) (*imageInfo, error) {
+	manifest := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    configDesc,
+		Layers:    layers,
+	}
+	manifestDesc, err := s.writeJSON(lctx, ocispec.MediaTypeImageManifest, manifest)
+	if err != nil {
+		return nil, err
+	}
+	inf, err := s.unpack(lctx, manifestDesc, false)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if named != nil {
+		if _, err := s.setTagLocked(ctx, named, inf); err != nil {
+			return nil, err
+		}
+	} else if err := s.keepDanglingLocked(ctx, inf); err != nil {
+		return nil, err
+	}
+	return inf, nil
 }
