@@ -206,30 +206,28 @@ func runRm(ctx context.Context, cli *command.Cli, o *rmOptions, ids []string) er
 
 // NewPauseCommand returns `pause`.
 func NewPauseCommand(cli *command.Cli) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pause CONTAINER [CONTAINER...]",
-		Short: "Pause all processes within one or more containers",
-		Args:  command.RequiresMinArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := cli.Client()
-			if err != nil {
-				return err
-			}
-			errs := parallel(cmd.Context(), args, func(ctx context.Context, id string) error {
-				_, err := api.ContainerPause(ctx, id, client.ContainerPauseOptions{})
-				return err
-			})
-			return reportEach(cli, args, errs)
-		},
-		Annotations: map[string]string{command.AnnotationAliases: "berth container pause, berth pause"},
-	}
+	return newEachCommand(cli, "pause", "Pause all processes within one or more containers",
+		func(ctx context.Context, api client.APIClient, id string) error {
+			_, err := api.ContainerPause(ctx, id, client.ContainerPauseOptions{})
+			return err
+		})
 }
 
 // NewUnpauseCommand returns `unpause`.
 func NewUnpauseCommand(cli *command.Cli) *cobra.Command {
+	return newEachCommand(cli, "unpause", "Unpause all processes within one or more containers",
+		func(ctx context.Context, api client.APIClient, id string) error {
+			_, err := api.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
+			return err
+		})
+}
+
+// newEachCommand is a `NAME CONTAINER [CONTAINER...]` command that applies
+// do to every container in parallel and reports each as docker does.
+func newEachCommand(cli *command.Cli, name, short string, do func(ctx context.Context, api client.APIClient, id string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "unpause CONTAINER [CONTAINER...]",
-		Short: "Unpause all processes within one or more containers",
+		Use:   name + " CONTAINER [CONTAINER...]",
+		Short: short,
 		Args:  command.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			api, err := cli.Client()
@@ -237,12 +235,11 @@ func NewUnpauseCommand(cli *command.Cli) *cobra.Command {
 				return err
 			}
 			errs := parallel(cmd.Context(), args, func(ctx context.Context, id string) error {
-				_, err := api.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
-				return err
+				return do(ctx, api, id)
 			})
 			return reportEach(cli, args, errs)
 		},
-		Annotations: map[string]string{command.AnnotationAliases: "berth container unpause, berth unpause"},
+		Annotations: map[string]string{command.AnnotationAliases: "berth container " + name + ", berth " + name},
 	}
 }
 
