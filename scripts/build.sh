@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build.sh — build berth, berthd and berth-shim (static, CGO_ENABLED=0) into a
+# build.sh — build berth, berthd, berth-shim and berth-registry (static, CGO_ENABLED=0) into a
 # directory, stamped with the version and commit.
 #
 #   bash scripts/build.sh [OUTDIR]      (default: ./bin)
@@ -26,7 +26,7 @@ if [ -n "$version" ]; then
 fi
 
 mkdir -p "$out"
-for bin in berth berthd berth-shim; do
+for bin in berth berthd berth-shim berth-registry; do
 	CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$bin" "./cmd/$bin"
 done
 echo "built berth ${version:-(untagged)} ($commit) into $out"

@@ -2,10 +2,10 @@
 # install.sh — set berth up on a fresh Debian 12 machine, as root, from the
 # repository root:
 #   1. install runtime dependencies from Debian, check Go;
-#   2. build berth, berthd, berth-shim and install them to /usr/local/bin;
+#   2. build berth, berthd, berth-shim, berth-registry; install to /usr/local/bin;
 #   3. create group berth, install the systemd unit (systemd is not required);
 #   4. (re)start berthd in the background, logging to /var/log/berthd.log;
-#   5. create busybox:latest from busybox-static;
+#   5. create busybox:latest from busybox-static and registry:2 from berth-registry;
 #   6. run `berth run --rm busybox echo hello from berth`.
 set -euo pipefail
 
@@ -55,7 +55,7 @@ stop_berthd() {
 stop_berthd
 
 berth_log "installing to $prefix"
-for bin in berth berthd berth-shim; do
+for bin in berth berthd berth-shim berth-registry; do
 	install -m 0755 "$build_dir/$bin" "$prefix/$bin.new"
 	mv -f "$prefix/$bin.new" "$prefix/$bin"
 done
@@ -99,6 +99,13 @@ if "$prefix/berth" image inspect busybox:latest >/dev/null 2>&1; then
 else
 	berth_log "creating busybox:latest from busybox-static"
 	BERTH="$prefix/berth" bash "$repo/scripts/mkbusybox.sh" busybox:latest
+fi
+# registry:2, as the seeds run it, is berth-registry in an image of its own.
+if "$prefix/berth" image inspect registry:2 >/dev/null 2>&1; then
+	berth_log "registry:2 is already there"
+else
+	berth_log "creating registry:2 from berth-registry"
+	BERTH="$prefix/berth" BERTH_REGISTRY_BIN="$build_dir/berth-registry" bash "$repo/scripts/registry-image.sh"
 fi
 
 "$prefix/berth" run --rm busybox echo hello from berth

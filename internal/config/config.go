@@ -42,8 +42,30 @@ type Config struct {
 	InsecureRegistries []string           `json:"insecure-registries,omitempty"`
 	DNS                []string           `json:"dns,omitempty"`
 	Bip                string             `json:"bip,omitempty"`
-	ShimPath           string             `json:"shim-path,omitempty"`
+	Bridge             string             `json:"bridge,omitempty"`
+	FixedCIDR          string             `json:"fixed-cidr,omitempty"`
+	MTU                int                `json:"mtu,omitempty"`
+	ICC                *bool              `json:"icc,omitempty"`
+	IPMasq             *bool              `json:"ip-masq,omitempty"`
+	IPForward          *bool              `json:"ip-forward,omitempty"`
+	UserlandProxy      *bool              `json:"userland-proxy,omitempty"`
+	DNSSearch          []string           `json:"dns-search,omitempty"`
+	DNSOpts            []string           `json:"dns-opts,omitempty"`
+	// DefaultAddressPools are where user-defined networks get subnets.
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+	ShimPath            string        `json:"shim-path,omitempty"`
 }
+
+// AddressPool is one entry of default-address-pools: Base split into
+// subnets of Size bits.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
+}
+
+// Enabled is the value of an optional boolean setting that is on unless
+// set to false.
+func Enabled(b *bool) bool { return b == nil || *b }
 
 // Default is the configuration berthd runs with when nothing is set.
 func Default() Config {
@@ -125,7 +147,8 @@ func knownKeys() map[string]bool {
 	t := []string{"data-root", "exec-root", "hosts", "debug", "log-level", "default-runtime",
 		"runtimes", "storage-driver", "pidfile", "log-driver", "log-opts", "group", "experimental",
 		"live-restore", "registry-mirrors", "insecure-registries", "dns", "bip", "shim-path",
-		"default-address-pools", "features", "builder", "max-concurrent-downloads", "max-concurrent-uploads"}
+		"default-address-pools", "features", "fixed-cidr", "bridge", "mtu", "icc", "ip-masq", "ip-forward",
+		"userland-proxy", "dns-search", "dns-opts", "builder", "max-concurrent-downloads", "max-concurrent-uploads"}
 	for _, k := range t {
 		known[k] = true
 	}

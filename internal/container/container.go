@@ -48,6 +48,10 @@ type Container struct {
 	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 	// Networks is what inspect shows under NetworkSettings.Networks.
 	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
+	// Ports are the published ports of the running container (network.go).
+	Ports network.PortMap `json:"ports,omitempty"`
+	// SandboxKey is the running container's network namespace.
+	SandboxKey string `json:"sandbox_key,omitempty"`
 	// MountPoints are the container's volumes, binds and tmpfs mounts (mounts.go).
 	MountPoints []MountPoint `json:"mount_points,omitempty"`
 
@@ -92,7 +96,7 @@ func (c *Container) snapshotLocked() *Container {
 		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: c.Args,
 		Config: c.Config, HostConfig: c.HostConfig, ImageID: c.ImageID, Runtime: c.Runtime,
 		State: c.State, RestartCount: c.RestartCount, ShimSocket: c.ShimSocket, Networks: c.Networks,
-		ManuallyStopped: c.ManuallyStopped, MountPoints: c.MountPoints,
+		ManuallyStopped: c.ManuallyStopped, MountPoints: c.MountPoints, Ports: c.Ports, SandboxKey: c.SandboxKey,
 	}
 	if h := c.State.Health; h != nil {
 		// Health changes under c.mu; the copy must not share it.

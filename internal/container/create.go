@@ -77,7 +77,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 		}
 	}
 	s.applyDefaults(c)
-	c.Networks = initialNetworks(c.HostConfig.NetworkMode, req.Networking)
+	if c.Networks, err = s.resolveNetworks(c.HostConfig, req.Networking); err != nil { // network.go
+		return nil, nil, err
+	}
 
 	if err := os.MkdirAll(s.dataDir(c.ID), 0o710); err != nil {
 		return nil, nil, err
@@ -147,13 +149,13 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 			return errdefs.Invalid(fmt.Errorf("error gathering device information while adding custom device %q: %w", d.PathOnHost, errors.Unwrap(err)))
 		}
 	}
-	nm := string(hc.NetworkMode)
-	switch {
-	case nm == "", nm == "default", nm == "bridge", nm == "none", nm == "host":
-	case strings.HasPrefix(nm, "container:"):
-		return errdefs.NotImplemented(fmt.Errorf("network mode %q is not supported yet", nm))
-	default:
-		return errdefs.NotFound(fmt.Errorf("network %s not found", nm))
+	if s.cfg.Networks == nil {
+		nm := string(hc.NetworkMode)
+		switch {
+		case nm == "", nm == "default", nm == "bridge", nm == "none", nm == "host":
+		default:
+			return errdefs.NotFound(fmt.Errorf("network %s not found", nm))
+		}
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package container
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	"berth/internal/api/filters"
@@ -171,7 +172,7 @@ func (s *Service) summary(ctx context.Context, c *Container, size bool) containe
 		ImageID: c.ImageID,
 		Command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " ")),
 		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
+		Ports:   portSummaries(c.Config, c.Ports), // network.go
 		Labels:  c.Config.Labels,
 		State:   c.State.Status,
 		Status:  statusString(c.State),
@@ -268,8 +269,10 @@ func (s *Service) Inspect(ctx context.Context, ref string, size bool) (*containe
 		Mounts:         apiMountPoints(cp.MountPoints), // mounts.go
 		Config:         cp.Config,
 		NetworkSettings: &container.NetworkSettings{
-			Ports:    network.PortMap{},
-			Networks: cp.Networks,
+			SandboxID:  sandboxID(cp),
+			SandboxKey: cp.SandboxKey,
+			Ports:      apiPorts(cp.Config, cp.Ports), // network.go
+			Networks:   cp.Networks,
 		},
 	}
 	if size {
@@ -299,4 +302,13 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 	}
 	s.publish(c, "rename", map[string]string{"oldName": "/" + old})
 	return nil
+}
+
+// sandboxID names the running container's network namespace.
+func sandboxID(c *Container) string {
+	if c.SandboxKey == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(c.SandboxKey))
+	return hex.EncodeToString(sum[:])
 }

@@ -49,7 +49,11 @@ type Config struct {
 	CgroupParent   string   // e.g. "berth"
 	NoX32          bool     // the kernel has no x32 ABI (runtime.KernelHasX32)
 	Images         Images
-	Volumes        Volumes // mounts.go; nil: containers cannot have volumes
+	Volumes        Volumes  // mounts.go; nil: containers cannot have volumes
+	Networks       Networks // network.go; nil: only none and host networking
+	DNS            []string // daemon.json dns, dns-search, dns-opts: defaults
+	DNSSearch      []string // for containers that set none of their own
+	DNSOptions     []string
 	Events         *events.Bus
 	Logger         *slog.Logger
 }

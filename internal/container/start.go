@@ -105,6 +105,16 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			s.releaseVolumes(context.WithoutCancel(ctx), c) // mounts.go
 		}
 	}()
+	netnsPath, err := s.attachNetwork(ctx, c) // network.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			s.detachNetwork(context.WithoutCancel(ctx), c)
+		}
+	}()
+	_, linkEnv := s.linkEntries(c) // network.go
 	c.mu.Lock()
 	hostnamePath, hostsPath, resolvPath, err := s.containerFiles(c)
 	if err != nil {
@@ -114,8 +124,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	spec, err := runtime.GenerateSpec(runtime.SpecOptions{
 		ID:               c.ID,
 		Rootfs:           rootfs,
-		Config:           c.Config,
+		Config:           withEnv(c.Config, linkEnv),
 		HostConfig:       c.HostConfig,
+		NetNSPath:        netnsPath,
 		HostnamePath:     hostnamePath,
 		HostsPath:        hostsPath,
 		ResolvConfPath:   resolvPath,
@@ -261,6 +272,7 @@ func (s *Service) handleExit(c *Container, st shim.ExitStatus, exited chan struc
 	logErr(s.log, "unmount rootfs", s.cfg.Images.UnmountRootfs(ctx, filepath.Join(s.execDir(c.ID), "rootfs")), "container_id", c.ID)
 	logErr(s.log, "unmount shm", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
 	s.releaseVolumes(ctx, c) // mounts.go
+	s.detachNetwork(ctx, c)  // network.go
 	c.mu.Lock()
 	c.shim = nil
 	c.State.Status = container.StateExited
@@ -393,4 +405,15 @@ func logRotation(opts map[string]string) (int64, int) {
 		}
 	}
 	return size, files
+}
+
+// withEnv is cfg with extra environment variables after its own (the
+// container's own win, as with Docker's links).
+func withEnv(cfg *container.Config, extra []string) *container.Config {
+	if len(extra) == 0 {
+		return cfg
+	}
+	cp := *cfg
+	cp.Env = mergeEnv(extra, cfg.Env)
+	return &cp
 }

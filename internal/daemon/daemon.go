@@ -33,6 +33,7 @@ import (
 	ctr "berth/internal/container"
 	"berth/internal/events"
 	"berth/internal/image"
+	bnet "berth/internal/network"
 	"berth/internal/runtime"
 	"berth/internal/volume"
 )
@@ -56,6 +57,7 @@ type Daemon struct {
 	images     *image.Service
 	containers *ctr.Service
 	volumes    *volume.Service
+	networks   *bnet.Service
 	runtimes   map[string]ctr.Runtime
 	defaultRT  string
 	warnings   []string
@@ -94,6 +96,7 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 	}
 	d.images, err = image.New(ctx, image.Config{
 		Root: cfg.DataRoot, Driver: driver, Events: d.events, Logger: log.With("component", "image"),
+		RegistryMirrors: cfg.RegistryMirrors, InsecureRegistries: cfg.InsecureRegistries,
 		InUse:   func(id string) []string { return d.containers.ContainersUsingImage(id) },
 		Running: func(id string) bool { return d.containers.IsRunning(id) },
 	})
@@ -111,6 +114,12 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		return fmt.Errorf("open volume store: %w", err)
 	}
 
+	d.networks, err = d.openNetworks()
+	if err != nil {
+		return fmt.Errorf("open networks: %w", err)
+	}
+	defer d.networks.Close()
+
 	shimPath, err := findShim(cfg.ShimPath)
 	if err != nil {
 		return err
@@ -124,7 +133,8 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		Runtimes: d.runtimes, DefaultRuntime: d.defaultRT,
 		LogDriver: cfg.LogDriver, LogOpts: cfg.LogOpts,
 		InitPath: findInit(), HostCaps: hostCaps, CgroupParent: "berth", NoX32: !runtime.KernelHasX32(),
-		Images: d.images, Volumes: d.volumes, Events: d.events, Logger: log.With("component", "container"),
+		Images: d.images, Volumes: d.volumes, Networks: d.networks, Events: d.events, Logger: log.With("component", "container"),
+		DNSSearch: cfg.DNSSearch, DNSOptions: cfg.DNSOpts, DNS: cfg.DNS,
 	})
 	if err != nil {
 		return err
@@ -132,6 +142,7 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 	if err := d.containers.Restore(ctx); err != nil {
 		return fmt.Errorf("restore containers: %w", err)
 	}
+	d.networks.Restore(ctx, d.containers.IsRunning)
 
 	listeners, err := d.listen()
 	if err != nil {
@@ -142,7 +153,7 @@ func Run(ctx context.Context, cfg config.Config, build BuildInfo, log *slog.Logg
 		system.NewRouter(d, d.events),
 		container.NewRouter(d.containers),
 		imagerouter.NewRouter(d.images),
-		network.NewRouter(d.id, d.started),
+		network.NewRouter(d.networks, d.containers),
 		volumerouter.NewRouter(d.volumes),
 		plugin.NewRouter(),
 	)

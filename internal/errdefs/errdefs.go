@@ -15,6 +15,7 @@ var (
 	ErrUnavailable    = errors.New("unavailable")
 	ErrNotImplemented = errors.New("not implemented")
 	ErrNotModified    = errors.New("not modified")
+	ErrUnauthorized   = errors.New("unauthorized")
 )
 
 type classified struct {
@@ -62,3 +63,12 @@ func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
 
 // IsInvalid reports whether err is of the invalid-parameter class.
 func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
+
+// IsForbidden reports whether err is of the forbidden class.
+func IsForbidden(err error) bool { return errors.Is(err, ErrForbidden) }
+
+// IsUnavailable reports whether err is of the unavailable class.
+func IsUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
+
+// Unauthorized marks err as a refusal of the caller's credentials (401).
+func Unauthorized(err error) error { return wrap(err, ErrUnauthorized) }

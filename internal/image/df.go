@@ -39,7 +39,7 @@ func (s *Service) DiskUsage(ctx context.Context) (layersSize int64, out []imaget
 			Created:     e.created().Unix(),
 			ID:          e.info.ID(),
 			Labels:      e.info.config.Config.Labels,
-			RepoDigests: []string{},
+			RepoDigests: s.repoDigests(ctx, e.info), // pull.go
 			RepoTags:    e.tags(),
 		}
 		if sum.Labels == nil {

@@ -64,7 +64,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]imagetypes.Summ
 			Created:     e.created().Unix(),
 			ID:          e.info.ID(),
 			Labels:      e.info.config.Config.Labels,
-			RepoDigests: []string{},
+			RepoDigests: s.repoDigests(ctx, e.info), // pull.go
 			RepoTags:    tags,
 			SharedSize:  -1,
 			Size:        s.imageSize(ctx, e.info),
@@ -188,7 +188,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*imagetypes.InspectR
 	resp := &imagetypes.InspectResponse{
 		ID:           inf.ID(),
 		RepoTags:     e.tags(),
-		RepoDigests:  []string{},
+		RepoDigests:  s.repoDigests(ctx, inf), // pull.go
 		Comment:      inf.extra.Comment,
 		Author:       c.Author,
 		Config:       &cfg,

@@ -47,6 +47,22 @@ type Config struct {
 	// image is a conflict even `rmi -f` cannot override. Optional: when nil
 	// every user counts as stopped.
 	Running func(containerID string) bool
+
+	// RegistryMirrors are tried, in order, before Docker Hub for pulls of
+	// docker.io/… images (daemon.json "registry-mirrors").
+	RegistryMirrors []string
+	// InsecureRegistries may be reached over plain HTTP or with an
+	// unverified certificate: HOST[:PORT] or CIDR (daemon.json
+	// "insecure-registries"). Loopback registries always may.
+	InsecureRegistries []string
+	// CertsDirs hold per-registry certificates, HOST[:PORT]/ca.crt,
+	// client.cert and client.key; nil means /etc/berth/certs.d and
+	// /etc/docker/certs.d.
+	CertsDirs []string
+	// MaxConcurrentDownloads and MaxConcurrentUploads bound the layers a
+	// pull or push moves at once; 0 means 3 and 5 as in dockerd.
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
 }
 
 // Image is what a container needs to know of its image.
@@ -96,6 +112,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.InUse == nil {
 		cfg.InUse = func(string) []string { return nil }
+	}
+	if cfg.CertsDirs == nil {
+		cfg.CertsDirs = []string{"/etc/berth/certs.d", "/etc/docker/certs.d"}
+	}
+	if cfg.MaxConcurrentDownloads <= 0 {
+		cfg.MaxConcurrentDownloads = 3
+	}
+	if cfg.MaxConcurrentUploads <= 0 {
+		cfg.MaxConcurrentUploads = 5
 	}
 	s := &Service{
 		cfg:   cfg,

@@ -278,6 +278,14 @@ func fullID(ref string) (string, bool) {
 
 func findNamed(all map[string]*entry, named reference.Named) *entry {
 	if dg, ok := named.(reference.Digested); ok {
+		// A pull by digest records the image under NAME@DIGEST.
+		for _, e := range all {
+			for _, r := range e.records {
+				if r.Name == named.String() {
+					return e
+				}
+			}
+		}
 		for _, e := range all {
 			if e.info.manifestDesc.Digest != dg.Digest() && e.info.configDesc.Digest != dg.Digest() {
 				continue

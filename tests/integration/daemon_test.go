@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bnet "berth/internal/network"
 )
 
 // daemon is one berthd under test. Its roots, socket, pidfile and log all
@@ -369,14 +371,17 @@ func (d *daemon) containerIDs() []string {
 func (d *daemon) teardown() []string {
 	var problems []string
 	ids := d.containerIDs()
+	var bridges []string
 	if d.running() {
 		for _, id := range ids {
 			_, _, _, _ = d.api(http.MethodDelete, "/containers/"+id+"?force=1", "", nil)
 		}
+		bridges = d.removeNetworks()
 		if err := d.stop(30 * time.Second); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
+	problems = append(problems, cleanNetworking(bridges)...)
 	if left := killProcessesUnder(d.root); len(left) > 0 {
 		problems = append(problems, fmt.Sprintf("processes left under %s were killed: %v", d.root, left))
 	}
@@ -558,4 +563,55 @@ func pollUntil(deadline time.Time, cond func() bool) bool {
 		<-tick.C
 	}
 	return true
+}
+
+// removeNetworks removes the daemon's user-defined networks and returns
+// the bridge devices of all its bridge networks, to be deleted once the
+// daemon is gone.
+func (d *daemon) removeNetworks() []string {
+	code, _, body, err := d.api(http.MethodGet, "/networks", "", nil)
+	if err != nil || code != http.StatusOK {
+		return nil
+	}
+	var nets []struct {
+		ID      string `json:"Id"`
+		Name    string
+		Driver  string
+		Options map[string]string
+	}
+	if json.Unmarshal(body, &nets) != nil {
+		return nil
+	}
+	var bridges []string
+	for _, n := range nets {
+		if n.Driver != "bridge" {
+			continue
+		}
+		if n.Name != "bridge" {
+			_, _, _, _ = d.api(http.MethodDelete, "/networks/"+n.ID, "", nil)
+		}
+		if name := n.Options["com.docker.network.bridge.name"]; name != "" {
+			bridges = append(bridges, name)
+		} else if len(n.ID) >= 12 {
+			bridges = append(bridges, "br-"+n.ID[:12])
+		}
+	}
+	return bridges
+}
+
+// cleanNetworking deletes a stopped test daemon's bridges and its
+// nftables tables, which are named after its default bridge.
+func cleanNetworking(bridges []string) []string {
+	var problems []string
+	for _, b := range bridges {
+		if err := bnet.DeleteBridge(b); err != nil {
+			problems = append(problems, fmt.Sprintf("delete bridge %s: %v", b, err))
+		}
+		if strings.HasPrefix(b, "berth-") {
+			if err := bnet.NewFirewall(b).Delete(); err != nil {
+				problems = append(problems, fmt.Sprintf("delete nftables tables %s: %v", b, err))
+			}
+		}
+	}
+	return problems
 }

@@ -94,7 +94,7 @@ func TestRunOptions(t *testing.T) {
 		{"--init runs docker-init as PID 1", nil, []string{"--init", "busybox", "ps", "-o", "pid,args"}, pid1Matches(`docker-init`)},
 		{"no --init: the command is PID 1", nil, []string{"busybox", "ps", "-o", "pid,args"}, pid1Matches(`^ps -o pid,args$`)},
 		{"--network none: loopback only", nil, []string{"--network", "none", "busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
-		{"default network: loopback only until bridges land", nil, []string{"busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
+		{"default network: eth0 on the bridge and lo", nil, []string{"busybox", "cat", "/proc/net/dev"}, ifaces("eth0 lo")},
 		{"--network host: the host's interfaces", nil, []string{"--network", "host", "busybox", "cat", "/proc/net/dev"}, hostIfacesCheck(hostIfaces)},
 		{"--network host: the host's name", nil, []string{"--network", "host", "busybox", "hostname"}, equals(hostname + "\n")},
 		{"stdin with -i", nil, []string{"-i", "busybox", "cat"}, equals("")},

@@ -25,6 +25,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errdefs.ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, errdefs.ErrUnauthorized):
+		return http.StatusUnauthorized
 	case errors.Is(err, errdefs.ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, errdefs.ErrUnavailable):

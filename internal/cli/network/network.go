@@ -1,10 +1,8 @@
 package network
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sort"
 	"strings"
 
@@ -13,7 +11,6 @@ import (
 	"berth/internal/cli/opts"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -38,7 +35,15 @@ func NewNetworkCommand(cli *command.Cli) *cobra.Command {
 		Args:  command.NoArgs,
 		RunE:  command.ShowHelp(cli.Err()),
 	}
-	cmd.AddCommand(newCreateCommand(cli), newInspectCommand(cli), newListCommand(cli), newPruneCommand(cli), newRemoveCommand(cli))
+	cmd.AddCommand(
+		newConnectCommand(cli),
+		newCreateCommand(cli),
+		newDisconnectCommand(cli),
+		newInspectCommand(cli),
+		newListCommand(cli),
+		newPruneCommand(cli),
+		newRemoveCommand(cli),
+	)
 	return cmd
 }
 
@@ -125,118 +130,6 @@ func newInspectCommand(cli *command.Cli) *cobra.Command {
 	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Verbose output for diagnostics")
 	return cmd
-}
-
-type createOptions struct {
-	driver                        string
-	driverOpts                    *opts.MapOpts
-	labels                        *opts.ListOpts
-	internal, attachable, ingress bool
-	ipv4, ipv6                    bool
-	subnets, gateways, ipRanges   []string
-	scope, configFrom             string
-	configOnly                    bool
-}
-
-func newCreateCommand(cli *command.Cli) *cobra.Command {
-	o := createOptions{driverOpts: opts.NewMapOpts(), labels: opts.NewListOpts(nil)}
-	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] NETWORK",
-		Short: "Create a network",
-		Args:  command.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runCreate(cmd.Context(), cli, cmd, &o, args[0])
-		},
-	}
-	flags := cmd.Flags()
-	flags.StringVarP(&o.driver, "driver", "d", "bridge", "Driver to manage the Network")
-	flags.VarP(o.driverOpts, "opt", "o", "Set driver specific options")
-	flags.Var(o.labels, "label", "Set metadata on a network")
-	flags.BoolVar(&o.internal, "internal", false, "Restrict external access to the network")
-	flags.BoolVar(&o.ipv4, "ipv4", true, "Enable or disable IPv4 address assignment")
-	flags.BoolVar(&o.ipv6, "ipv6", false, "Enable or disable IPv6 address assignment")
-	flags.BoolVar(&o.attachable, "attachable", false, "Enable manual container attachment")
-	flags.BoolVar(&o.ingress, "ingress", false, "Create swarm routing-mesh network")
-	flags.StringVar(&o.scope, "scope", "", "Control the network's scope")
-	flags.BoolVar(&o.configOnly, "config-only", false, "Create a configuration only network")
-	flags.StringVar(&o.configFrom, "config-from", "", "The network from which to copy the configuration")
-	flags.StringSliceVar(&o.subnets, "subnet", nil, "Subnet in CIDR format that represents a network segment")
-	flags.StringSliceVar(&o.ipRanges, "ip-range", nil, "Allocate container ip from a sub-range")
-	flags.StringSliceVar(&o.gateways, "gateway", nil, "IPv4 or IPv6 Gateway for the master subnet")
-	return cmd
-}
-
-func runCreate(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *createOptions, name string) error {
-	ipam, err := ipamConfig(o)
-	if err != nil {
-		return err
-	}
-	copts := client.NetworkCreateOptions{
-		Driver:     o.driver,
-		Options:    o.driverOpts.GetAll(),
-		Labels:     opts.ConvertKVStringsToMap(o.labels.GetSlice()),
-		IPAM:       ipam,
-		Internal:   o.internal,
-		Attachable: o.attachable,
-		Ingress:    o.ingress,
-		Scope:      o.scope,
-		ConfigOnly: o.configOnly,
-		ConfigFrom: o.configFrom,
-	}
-	if cmd.Flags().Changed("ipv4") {
-		v := o.ipv4
-		copts.EnableIPv4 = &v
-	}
-	if cmd.Flags().Changed("ipv6") {
-		v := o.ipv6
-		copts.EnableIPv6 = &v
-	}
-	api, err := cli.Client()
-	if err != nil {
-		return err
-	}
-	res, err := api.NetworkCreate(ctx, name, copts)
-	if err != nil {
-		return err
-	}
-	for _, w := range res.Warning {
-		fmt.Fprintln(cli.Err(), "WARNING:", w)
-	}
-	fmt.Fprintln(cli.Out(), res.ID)
-	return nil
-}
-
-func ipamConfig(o *createOptions) (*network.IPAM, error) {
-	if len(o.subnets) == 0 {
-		if len(o.gateways) > 0 || len(o.ipRanges) > 0 {
-			return nil, errors.New("every ip-range or gateway must have a corresponding subnet")
-		}
-		return &network.IPAM{Driver: "default"}, nil
-	}
-	ipam := &network.IPAM{Driver: "default"}
-	for i, s := range o.subnets {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("invalid subnet %s: %w", s, err)
-		}
-		cfg := network.IPAMConfig{Subnet: p}
-		if i < len(o.gateways) {
-			g, err := netip.ParseAddr(o.gateways[i])
-			if err != nil {
-				return nil, fmt.Errorf("invalid gateway %s", o.gateways[i])
-			}
-			cfg.Gateway = g
-		}
-		if i < len(o.ipRanges) {
-			r, err := netip.ParsePrefix(o.ipRanges[i])
-			if err != nil {
-				return nil, fmt.Errorf("invalid ip-range %s", o.ipRanges[i])
-			}
-			cfg.IPRange = r
-		}
-		ipam.Config = append(ipam.Config, cfg)
-	}
-	return ipam, nil
 }
 
 func newRemoveCommand(cli *command.Cli) *cobra.Command {

@@ -1,6 +1,8 @@
-// Package image serves the Engine API's local image routes (/images/…):
-// import, list, inspect, history, tag, remove, prune, save and load. It
-// decodes requests, calls the image service and encodes its answers.
+// Package image serves the Engine API's image routes: the local ones
+// (/images/…: import, list, inspect, history, tag, remove, prune, save,
+// load) and the registry ones (pull, push, POST /auth, GET
+// /distribution/{name}/json). It decodes requests, calls the image
+// service and encodes its answers.
 package image
 
 import (
@@ -43,6 +45,8 @@ func (rt *Router) Routes() []server.Route {
 		{Method: "GET", Path: "/images/{rest...}", Handler: rt.getImage},
 		{Method: "POST", Path: "/images/{rest...}", Handler: rt.postImage},
 		{Method: "DELETE", Path: "/images/{rest...}", Handler: rt.remove},
+		{Method: "POST", Path: "/auth", Handler: rt.login},
+		{Method: "GET", Path: "/distribution/{rest...}", Handler: rt.distribution},
 	}
 }
 
@@ -113,7 +117,7 @@ func (rt *Router) postImage(ctx context.Context, w http.ResponseWriter, r *http.
 		w.WriteHeader(http.StatusCreated)
 		return nil
 	case "push":
-		return errdefs.NotImplemented(errors.New("pushing images is not supported by berth yet"))
+		return rt.push(ctx, w, r, name)
 	}
 	return pageNotFound(r)
 }
@@ -170,25 +174,17 @@ func (rt *Router) prune(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	return server.WriteJSON(w, http.StatusOK, rep)
 }
 
-// create answers POST /images/create: an import from the request body
-// (fromSrc=-). Pulling (fromImage) and importing from a URL need the
-// network and are not built yet.
+// create answers POST /images/create: a pull (fromImage) or an import
+// from the request body (fromSrc=-). Importing from a URL is not built
+// yet.
 func (rt *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if img := q.Get("fromImage"); img != "" {
-		ref := img
-		if tag := q.Get("tag"); tag != "" {
-			sep := ":"
-			if strings.HasPrefix(tag, "sha256:") {
-				sep = "@"
-			}
-			ref += sep + tag
-		}
-		return errdefs.NotImplemented(fmt.Errorf("pull of %s refused: pulling images from a registry is not supported by berth yet; load or import the image", ref))
+	if q.Get("fromImage") != "" {
+		return rt.pull(ctx, w, r)
 	}
 	src := q.Get("fromSrc")
 	if src == "" {
-		return errdefs.Invalid(errors.New("fromImage or fromSrc must be given"))
+		return errdefs.Invalid(errNoSource)
 	}
 	if src != "-" {
 		return errdefs.NotImplemented(fmt.Errorf("importing from a URL (%s) is not supported by berth yet; send the archive in the request body", src))

@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# bench/network.sh — issue 6's network figures: berthd vs Debian's dockerd vs
+# podman, side by side, in one run. A benchmark: not part of CI (it exits at
+# once when CI=true).
+#
+#   sudo bash bench/network.sh
+#
+# Figures:
+#   - `run --rm busybox true` on the default bridge (median of N_RUN after N_WARM);
+#   - connections per second through a published port (127.0.0.1:PORT, inside the
+#     engine's namespace) and straight to the container's IP, each N_CONN sequential
+#     short TCP connections with one HTTP GET to busybox httpd (bench/connrate);
+#   - container-to-container TCP throughput on the default bridge with Debian's
+#     iperf3 (an image made from /usr/bin/iperf3 and the libraries ldd lists),
+#     median of N_IPERF runs of IPERF_SECONDS each.
+#
+# Each engine's daemon (and podman's CLI, which has no daemon) runs in a network
+# namespace of this script's own, so bridges, veths, iptables and nftables rules of
+# all three stay there and go with it: nothing touches the host's firewall, and
+# every connection stays inside that namespace. The daemons are started with
+# networking on (dockerd keeps its default bridge, iptables and userland proxy).
+#
+# Environment (all optional):
+#   ENGINES="berth docker podman"  N_RUN=20 N_WARM=2  N_CONN=2000
+#   N_IPERF=3 IPERF_SECONDS=5  DOCKER=/usr/local/bin/docker  BENCH_TMP=/tmp
+#   KEEP=1 (keep the temp dir)  INSTALL=0 (do not apt-get install what is missing)
+#   CMD_TIMEOUT=120 PING_TIMEOUT=60
+#
+# The helpers shared with bench/run.sh (logging, statistics, daemon start/stop,
+# cleanup of shims and mounts, per-engine setup, the suite's exit trap) are taken
+# from run.sh itself by import_funcs below: run.sh is a script, and sourcing it
+# would run the whole lifecycle bench.
+set -uo pipefail
+
+if [ "${CI:-}" = true ]; then
+	echo "bench/network.sh: a benchmark; not run in CI" >&2
+	exit 0
+fi
+
+ENGINES=${ENGINES:-"berth docker podman"}
+N_RUN=${N_RUN:-20}
+N_WARM=${N_WARM:-2}
+N_CONN=${N_CONN:-2000}
+N_IPERF=${N_IPERF:-3}
+IPERF_SECONDS=${IPERF_SECONDS:-5}
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+BENCH_TMP=${BENCH_TMP:-/tmp}
+KEEP=${KEEP:-0}
+INSTALL=${INSTALL:-1}
+CMD_TIMEOUT=${CMD_TIMEOUT:-120}
+PING_TIMEOUT=${PING_TIMEOUT:-60}
+CRUN_OK=0 # podman uses runc: crun refuses cgroup v1 hybrid hosts (see run.sh)
+WEB_PORT=18080 # published inside each engine's own namespace
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RESULTS_DIR=$REPO/bench/results
+
+# import_funcs FILE NAME…: define each named shell function exactly as FILE
+# does (a one-line `name() { …; }`, or from `name() {` to the first line that
+# is just `}`), and stop if FILE has no such function.
+import_funcs() {
+	local file=$1 name src
+	shift
+	for name in "$@"; do
+		src=$(awk -v n="$name" '
+			!f && index($0, n "() {") == 1 { f = 1; print; if ($0 ~ /}[[:space:]]*$/) exit; next }
+			f { print; if ($0 == "}") exit }' "$file")
+		if [ -z "$src" ]; then
+			echo "bench/network.sh: $file defines no $name()" >&2
+			exit 1
+		fi
+		eval "$src"
+	done
+}
+import_funcs "$REPO/bench/run.sh" \
+	log die has_engine starttime record_daemon our_daemons rss_kb alive proc_state stop_pid \
+	shims_under_T children_of umount_under_T median put get since_ms \
+	wait_ping launch_daemon stop_daemon setup_berth setup_docker containerd_pid stop_docker setup_podman \
+	q rm_all suite_exit ratio fmt
+
+START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+trap '' PIPE
+
+[ "$(id -u)" = 0 ] || die "run as root: sudo bash bench/network.sh"
+for e in $ENGINES; do
+	case $e in berth | docker | podman) ;; *) die "unknown engine '$e' in ENGINES (berth, docker, podman)" ;; esac
+done
+
+# ---------------------------------------------------------------------------
+# Packages, as run.sh installs them; iperf3's debconf question (start a
+# daemon?) answered no, and policy-rc.d keeps every service from starting.
+# ---------------------------------------------------------------------------
+need_pkgs=()
+has_engine docker && ! command -v dockerd >/dev/null && need_pkgs+=(docker.io)
+has_engine podman && ! command -v podman >/dev/null && need_pkgs+=(podman)
+command -v busybox >/dev/null || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+for p in jq curl runc iperf3; do command -v "$p" >/dev/null || need_pkgs+=("$p"); done
+command -v nsenter >/dev/null || need_pkgs+=(util-linux)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+	[ "$INSTALL" = 1 ] || die "missing packages: ${need_pkgs[*]} (INSTALL=0)"
+	log "installing ${need_pkgs[*]}"
+	made_policy=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections 2>/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+	rc=$?
+	[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+	[ $rc = 0 ] || die "apt-get install ${need_pkgs[*]} failed"
+fi
+if has_engine berth || has_engine docker; then
+	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
+fi
+if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
+	die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
+fi
+
+# ---------------------------------------------------------------------------
+# Temp dir, namespaces and cleanup. Short names: see run.sh on shim sockets.
+# ---------------------------------------------------------------------------
+T=$(mktemp -d "$BENCH_TMP/bn.XXXXXX") || die "mktemp failed"
+chmod 0711 "$T"
+mkdir -p "$T/res" "$T/bin" "$T/docker-config"
+export DOCKER_CONFIG=$T/docker-config
+echo '{}' >"$DOCKER_CONFIG/config.json"
+unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+DAEMON_PIDS_FILE=$T/daemon.pids
+: >"$DAEMON_PIDS_FILE"
+HOST_NETNS=/proc/$$/ns/net # this script runs in the host's namespace
+NS_PREFIX=bn$$
+host_litter=(/run/docker /run/containers /var/lib/containers/cache)
+litter_pre=()
+for p in "${host_litter[@]}"; do [ -e "$p" ] && litter_pre+=("$p"); done
+
+ns_name() { echo "$NS_PREFIX-$1"; }
+# make_ns ENGINE: a fresh namespace with lo up; sets NS (its path).
+make_ns() {
+	local n
+	n=$(ns_name "$1")
+	ip netns add "$n" || return 1
+	ip -n "$n" link set lo up || return 1
+	NS=/run/netns/$n
+}
+# in_ns CMD…: CMD inside the current engine's namespace (network only).
+in_ns() { nsenter --net="$NS" "$@"; }
+
+cleanup() {
+	local rc=$? p left e
+	trap - EXIT INT TERM
+	set +e
+	log "cleaning up $T"
+	for p in $(our_daemons); do stop_pid "$p" 20; done
+	left=$(shims_under_T)
+	if [ -n "$left" ]; then
+		# shellcheck disable=SC2086
+		left="$(children_of $left) $left"
+		log "stopping leftover shims and their containers: $(echo $left)"
+		for p in $left; do kill -KILL "$p" 2>/dev/null; done
+	fi
+	for e in berth docker podman; do
+		ip netns list 2>/dev/null | grep -qw "$(ns_name "$e")" && ip netns del "$(ns_name "$e")"
+	done
+	umount_under_T
+	umount_under_T
+	if [ "$KEEP" = 1 ]; then
+		log "KEEP=1: left $T"
+	elif awk -v t="$T/" 'index($5, t) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
+		log "mounts remain under $T; not removing it"
+	else
+		rm -rf --one-file-system "$T"
+	fi
+	for p in "${host_litter[@]}"; do
+		[[ " ${litter_pre[*]} " == *" $p "* ]] && continue
+		[ -e "$p" ] && rm -rf --one-file-system "$p"
+	done
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# Binaries and images.
+# ---------------------------------------------------------------------------
+log "building bench/connrate"
+(cd "$REPO" && go build -o "$T/bin/connrate" ./bench/connrate) >"$T/connrate-build.log" 2>&1 ||
+	die "bench/connrate does not build: $(head -5 "$T/connrate-build.log")"
+if has_engine berth; then
+	log "building berthd and berth-shim"
+	if ! (cd "$REPO" && go build -o "$T/bin/" ./cmd/berthd ./cmd/berth-shim) >"$T/berth-build.log" 2>&1; then
+		log "berth does not build; skipping it:"
+		head -20 "$T/berth-build.log" >&2
+		put berth status "does not build"
+		ENGINES=${ENGINES//berth/}
+	fi
+fi
+
+# The busybox rootfs, as run.sh makes it.
+ROOTFS=$T/rootfs
+mkdir -p "$ROOTFS"/{bin,etc,root,tmp,proc,sys,dev}
+chmod 1777 "$ROOTFS/tmp"
+cp "$(command -v busybox || echo /bin/busybox)" "$ROOTFS/bin/busybox"
+chroot "$ROOTFS" /bin/busybox --install -s /bin || die "busybox --install failed"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$ROOTFS/etc/passwd"
+printf 'root:x:0:\nnobody:x:65534:\n' >"$ROOTFS/etc/group"
+tar -C "$ROOTFS" --numeric-owner --owner=0 --group=0 -cf "$T/busybox.tar" . || die "tar busybox"
+
+# iperf3 from Debian: the binary and every library ldd names (the loader too).
+IPROOT=$T/iperf3root
+mkdir -p "$IPROOT"/{usr/bin,tmp,etc,proc,sys,dev}
+chmod 1777 "$IPROOT/tmp"
+cp /usr/bin/iperf3 "$IPROOT/usr/bin/iperf3" || die "no /usr/bin/iperf3"
+for lib in $(ldd /usr/bin/iperf3 | grep -o '/[^ ]*'); do
+	cp -L --parents "$lib" "$IPROOT" || die "copying $lib for iperf3"
+done
+chroot "$IPROOT" /usr/bin/iperf3 --version >/dev/null || die "iperf3 does not run from its own rootfs"
+tar -C "$IPROOT" --numeric-owner --owner=0 --group=0 -cf "$T/iperf3.tar" . || die "tar iperf3"
+
+# ---------------------------------------------------------------------------
+# Engines: run.sh's setup_<e> (roots, socket, client), started here inside the
+# engine's namespace with networking on. nsenter --net execs in place (the
+# recorded PID is the daemon's) and changes only the network namespace: `ip
+# netns exec` would also remount /sys, hiding /sys/fs/cgroup from the daemon.
+# ---------------------------------------------------------------------------
+start_berth() {
+	launch_daemon "$E/sock" "$E/daemon.log" nsenter --net="$NS" env PATH="$T/bin:$PATH" "$T/bin/berthd" \
+		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$X" \
+		--pidfile "$E/pid" -H "unix://$E/sock"
+}
+stop_berth() { stop_daemon; }
+start_docker() {
+	launch_daemon "$E/sock" "$E/daemon.log" nsenter --net="$NS" dockerd \
+		--config-file "$E/daemon.json" --data-root "$E/data" --exec-root "$X" \
+		--pidfile "$E/pid" -H "unix://$E/sock"
+	local p
+	p=$(containerd_pid)
+	if [ -n "$p" ]; then record_daemon "$p"; fi
+}
+
+# c: the engine's client, bounded by CMD_TIMEOUT. Podman has no daemon: its
+# CLI sets up the container's network itself, so it runs in the namespace
+# (nsenter costs about a millisecond per command).
+c() {
+	if [ "$ENGINE" = podman ]; then
+		timeout --foreground -k 10 "$CMD_TIMEOUT" nsenter --net="$NS" "${PODMAN[@]}" "$@"
+	else
+		timeout --foreground -k 10 "$CMD_TIMEOUT" "$DOCKER" "$@"
+	fi
+}
+
+# container_ip NAME: the container's address on the default network.
+container_ip() {
+	local ip
+	ip=$(c inspect -f '{{.NetworkSettings.IPAddress}}' "$1")
+	[ -n "$ip" ] || ip=$(c inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1")
+	echo "$ip"
+}
+
+# wait_http URL: until busybox httpd answers inside the namespace (30 s at most).
+wait_http() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		in_ns curl -sf -o /dev/null --max-time 1 "$1" && return 0
+		sleep 0.1
+	done
+	log "$ENGINE: $1 did not answer within 30s"
+	return 1
+}
+
+# connrate KEY URL: one connrate measurement inside the namespace.
+connrate() {
+	local out
+	out=$(in_ns "$T/bin/connrate" -url "$2" -n "$N_CONN" -host-netns "$HOST_NETNS" 2>>"$E/connrate.log") || {
+		log "$ENGINE: connrate $2 failed:"
+		tail -3 "$E/connrate.log" >&2
+		return 1
+	}
+	put "$ENGINE" "$1" "$out"
+}
+
+# iperf_once: one iperf3 client run against the server container at $1;
+# prints Gbit/s received. The server may not listen yet: a few tries.
+iperf_once() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		if c run --rm iperf3:bench /usr/bin/iperf3 -c "$1" -t "$IPERF_SECONDS" -J >"$E/iperf.json" 2>"$E/iperf.err"; then
+			jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$E/iperf.json"
+			return 0
+		fi
+		grep -q 'Connection refused\|unable to connect' "$E/iperf.json" "$E/iperf.err" 2>/dev/null || break
+		sleep 0.2
+	done
+	log "$ENGINE: iperf3 client failed:"
+	tail -3 "$E/iperf.err" "$E/iperf.json" >&2
+	return 1
+}
+
+net_suite() {
+	ENGINE=$1
+	local t0 i out cip sip
+	trap 'log "$ENGINE: failed at line $LINENO: $BASH_COMMAND"' ERR
+	"setup_$ENGINE"
+	local R=$T/res/$ENGINE
+	log "== $ENGINE_LABEL =="
+	make_ns "$ENGINE"
+	[ "$ENGINE" = podman ] || "start_$ENGINE"
+
+	q import "$T/busybox.tar" busybox:latest
+	q import "$T/iperf3.tar" iperf3:bench
+	out=$(c run --rm busybox echo hello 2>&1) || {
+		log "$ENGINE: smoke test failed: $out"
+		return 1
+	}
+
+	# 1. run --rm busybox true on the default bridge.
+	log "$ENGINE: run --rm on the default bridge ×$N_RUN (+$N_WARM warm-up)"
+	for ((i = 0; i < N_WARM + N_RUN; i++)); do
+		t0=${EPOCHREALTIME/./}
+		q run --rm busybox true
+		((i >= N_WARM)) && since_ms "$t0" >>"$R.run_bridge.samples"
+	done
+	put "$ENGINE" run_bridge "$(median <"$R.run_bridge.samples")"
+
+	# 2. Connections per second: published port vs the container's own IP.
+	log "$ENGINE: $N_CONN connections through 127.0.0.1:$WEB_PORT and to the container's IP"
+	q run -d --name web -p "$WEB_PORT:80" busybox sh -c 'mkdir -p /www && echo hi >/www/index.html && exec httpd -f -p 80 -h /www'
+	cip=$(container_ip web)
+	wait_http "http://127.0.0.1:$WEB_PORT/"
+	wait_http "http://$cip:80/"
+	connrate conn_published "http://127.0.0.1:$WEB_PORT/"
+	connrate conn_direct "http://$cip:80/"
+	put "$ENGINE" conn_share "$(ratio "$(get "$ENGINE" conn_published)" "$(get "$ENGINE" conn_direct)")"
+	rm_all
+
+	# 3. Container-to-container TCP throughput on the default bridge.
+	log "$ENGINE: iperf3 ×$N_IPERF, ${IPERF_SECONDS}s each, container to container"
+	q run -d --name ipsrv iperf3:bench /usr/bin/iperf3 -s
+	sip=$(container_ip ipsrv)
+	for ((i = 0; i < N_IPERF; i++)); do
+		iperf_once "$sip" >>"$R.iperf.samples"
+	done
+	put "$ENGINE" iperf "$(median <"$R.iperf.samples")"
+	rm_all
+
+	[ "$ENGINE" = podman ] || "stop_$ENGINE"
+	ip netns del "$(ns_name "$ENGINE")"
+	log "$ENGINE: done"
+}
+
+for e in $ENGINES; do
+	(
+		set -eE
+		trap suite_exit EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		DPID=
+		ENGINE=$e
+		E=$T/$e
+		NS=/run/netns/$(ns_name "$e")
+		net_suite "$e"
+	)
+	rc=$?
+	if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
+done
+
+# ---------------------------------------------------------------------------
+# Table. Targets from issue 6: run ≤ 0.4× dockerd; published-port connection
+# rate ≥ 2× dockerd's (userland proxy) and ≥ 0.9× a direct connection.
+# ---------------------------------------------------------------------------
+# verdict_op RATIO OP LIMIT → ok / MISS / nothing
+verdict_op() {
+	[[ $1 =~ ^[0-9.]+$ ]] || return 0
+	if [ "$(echo "$1 $2 $3" | bc)" = 1 ]; then echo ok; else echo MISS; fi
+}
+# nrow LABEL KEY TARGET-TEXT [OP LIMIT]: OP/LIMIT judge berth/dockerd
+nrow() {
+	local b d p rd rp tgt=$3 v=
+	b=$(fmt "$(get berth "$2")")
+	d=$(fmt "$(get docker "$2")")
+	p=$(fmt "$(get podman "$2")")
+	rd=$(ratio "$b" "$d")
+	rp=$(ratio "$b" "$p")
+	[ -n "${4:-}" ] && v=$(verdict_op "$rd" "$4" "$5")
+	[ -n "$v" ] && tgt="$tgt [dockerd $v]"
+	printf '%s | %s | %s | %s | %s | %s | %s\n' "$1" "$b" "$d" "$p" "$rd" "$rp" "$tgt"
+}
+
+{
+	echo "# berth network bench — $START_TS — $(uname -r), $(nproc) CPUs, load $START_LOAD at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+	echo "# dockerd: $(dockerd --version 2>/dev/null || echo n/a) (bridge, iptables, userland proxy on); podman: $(podman --version 2>/dev/null || echo n/a) (runc); iperf3: $(iperf3 --version 2>/dev/null | head -1)"
+	echo "# each engine in a network namespace of its own; podman's CLI runs there through nsenter"
+	for e in berth docker podman; do
+		s=$(get "$e" status)
+		[ "$s" != - ] && echo "# $e: $s"
+		has_engine "$e" || { [ "$s" = - ] && echo "# $e: not measured (ENGINES)"; }
+	done
+	echo
+	echo "metric | berth | dockerd | podman | berth/dockerd | berth/podman | target"
+	nrow "run --rm busybox true, default bridge (ms, median of $N_RUN)" run_bridge "≤0.4× dockerd" "<=" 0.4
+	nrow "connections/s through published 127.0.0.1:$WEB_PORT ($N_CONN sequential)" conn_published "≥2× dockerd" ">=" 2
+	nrow "connections/s straight to the container's IP ($N_CONN sequential)" conn_direct ""
+	b=$(get berth conn_share)
+	v=$(verdict_op "$b" ">=" 0.9)
+	printf '%s | %s | %s | %s | - | - | %s\n' "published ÷ direct, same engine" "$b" "$(get docker conn_share)" "$(get podman conn_share)" "berth ≥0.9${v:+ [$v]}"
+	nrow "TCP throughput container→container, one bridge (Gbit/s, iperf3, median of $N_IPERF × ${IPERF_SECONDS}s)" iperf ""
+	echo
+	echo "samples:"
+	for f in "$T"/res/*.samples; do
+		[ -e "$f" ] || continue
+		printf '  %s: %s\n' "$(basename "$f" .samples)" "$(tr '\n' ' ' <"$f")"
+	done
+} >"$T/table.txt"
+
+mkdir -p "$RESULTS_DIR"
+cp "$T/table.txt" "$RESULTS_DIR/network-latest.txt"
+echo
+cat "$T/table.txt"
+log "written to $RESULTS_DIR/network-latest.txt"
