@@ -13,6 +13,11 @@ BERTH_DEB_PACKAGES=(
 	procps util-linux tar gzip
 )
 
+# Tests only: a second registry implementation and an OCI copy tool for the
+# distribution interop checks. Their packages would start services (Debian's
+# docker-registry listens on :5000); the install keeps them from starting.
+BERTH_TEST_PACKAGES=(docker-registry skopeo)
+
 berth_log() { if [ "${BERTH_QUIET:-0}" != 1 ]; then echo "==> $*"; fi; }
 
 berth_install_deps() {
@@ -30,6 +35,30 @@ berth_install_deps() {
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	fi
+}
+
+# berth_install_test_deps installs the test-only packages without letting
+# their maintainer scripts start services (a policy-rc.d that refuses, only
+# for the length of the install, unless one is already in place).
+berth_install_test_deps() {
+	local missing=() p made_policy=0
+	for p in "${BERTH_TEST_PACKAGES[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	berth_log "installing test packages from Debian: ${missing[*]}"
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	local rc=0
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+	if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+	return "$rc"
 }
 
 # berth_check_go puts Go on PATH and checks it is at least go.mod's version.

@@ -18,6 +18,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 BERTH_QUIET=1 berth_install_deps || exit 1
+BERTH_QUIET=1 berth_install_test_deps || exit 1
 berth_check_go "$repo" || exit 1
 export GOFLAGS=${GOFLAGS:-}
 
