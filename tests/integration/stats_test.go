@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,8 +120,14 @@ func TestStatsFigures(t *testing.T) {
 			rows := parseStats(t, c.ok("stats", "--no-stream", "--format", statsFormat, busy))
 			sum += percentOf(t, rows[busy].cpu)
 		}
-		if avg := sum / samples; avg < 30 || avg > 70 {
-			t.Errorf("--cpus=0.5 busy loop: CPU %% averages %.1f over %d samples, want about 50", avg, samples)
+		// The cap must hold whatever else runs; the loop reaching half a
+		// core is only owed on a host with a core to spare.
+		low := 30.0
+		if hostBusy() {
+			low = 5
+		}
+		if avg := sum / samples; avg < low || avg > 70 {
+			t.Errorf("--cpus=0.5 busy loop: CPU %% averages %.1f over %d samples, want about 50 (at least %.0f)", avg, samples, low)
 		}
 
 		// MEM USAGE agrees with the cgroup's files within 5%.
@@ -333,4 +340,20 @@ func processCPU(t *testing.T, pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// hostBusy reports whether the host's run queue, averaged over the last
+// minute, is longer than its CPU count: then no container can count on
+// getting the share its limit allows.
+func hostBusy() bool {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return false
+	}
+	load, err := strconv.ParseFloat(f[0], 64)
+	return err == nil && load > float64(runtime.NumCPU())
 }
