@@ -27,9 +27,8 @@
 #   CMD_TIMEOUT=120 PING_TIMEOUT=60
 #
 # The helpers shared with bench/run.sh (logging, statistics, daemon start/stop,
-# cleanup of shims and mounts, per-engine setup, the suite's exit trap) are taken
-# from run.sh itself by import_funcs below: run.sh is a script, and sourcing it
-# would run the whole lifecycle bench.
+# cleanup of shims and mounts, per-engine setup, the suite's exit trap) are in
+# bench/lib.sh.
 set -uo pipefail
 
 if [ "${CI:-}" = true ]; then
@@ -55,37 +54,15 @@ WEB_PORT=18080 # published inside each engine's own namespace
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RESULTS_DIR=$REPO/bench/results
 
-# import_funcs FILE NAME…: define each named shell function exactly as FILE
-# does (a one-line `name() { …; }`, or from `name() {` to the first line that
-# is just `}`), and stop if FILE has no such function.
-import_funcs() {
-	local file=$1 name src
-	shift
-	for name in "$@"; do
-		src=$(awk -v n="$name" '
-			!f && index($0, n "() {") == 1 { f = 1; print; if ($0 ~ /}[[:space:]]*$/) exit; next }
-			f { print; if ($0 == "}") exit }' "$file")
-		if [ -z "$src" ]; then
-			echo "bench/network.sh: $file defines no $name()" >&2
-			exit 1
-		fi
-		eval "$src"
-	done
-}
-import_funcs "$REPO/bench/run.sh" \
-	log die has_engine starttime record_daemon our_daemons rss_kb alive proc_state stop_pid \
-	shims_under_T children_of umount_under_T median put get since_ms \
-	wait_ping launch_daemon stop_daemon setup_berth setup_docker containerd_pid stop_docker setup_podman \
-	q rm_all suite_exit ratio fmt
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 START_TS=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 trap '' PIPE
 
 [ "$(id -u)" = 0 ] || die "run as root: sudo bash bench/network.sh"
-for e in $ENGINES; do
-	case $e in berth | docker | podman) ;; *) die "unknown engine '$e' in ENGINES (berth, docker, podman)" ;; esac
-done
+check_engines
 
 # ---------------------------------------------------------------------------
 # Packages, as run.sh installs them; iperf3's debconf question (start a
@@ -98,19 +75,8 @@ command -v busybox >/dev/null || [ -x /bin/busybox ] || need_pkgs+=(busybox-stat
 for p in jq curl runc iperf3; do command -v "$p" >/dev/null || need_pkgs+=("$p"); done
 command -v nsenter >/dev/null || need_pkgs+=(util-linux)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
-	[ "$INSTALL" = 1 ] || die "missing packages: ${need_pkgs[*]} (INSTALL=0)"
-	log "installing ${need_pkgs[*]}"
-	made_policy=0
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 0755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
 	echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections 2>/dev/null
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-	rc=$?
-	[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-	[ $rc = 0 ] || die "apt-get install ${need_pkgs[*]} failed"
+	install_pkgs "${need_pkgs[@]}"
 fi
 if has_engine berth || has_engine docker; then
 	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
@@ -122,19 +88,9 @@ fi
 # ---------------------------------------------------------------------------
 # Temp dir, namespaces and cleanup. Short names: see run.sh on shim sockets.
 # ---------------------------------------------------------------------------
-T=$(mktemp -d "$BENCH_TMP/bn.XXXXXX") || die "mktemp failed"
-chmod 0711 "$T"
-mkdir -p "$T/res" "$T/bin" "$T/docker-config"
-export DOCKER_CONFIG=$T/docker-config
-echo '{}' >"$DOCKER_CONFIG/config.json"
-unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-DAEMON_PIDS_FILE=$T/daemon.pids
-: >"$DAEMON_PIDS_FILE"
+bench_init_tmp bn
 HOST_NETNS=/proc/$$/ns/net # this script runs in the host's namespace
 NS_PREFIX=bn$$
-host_litter=(/run/docker /run/containers /var/lib/containers/cache)
-litter_pre=()
-for p in "${host_litter[@]}"; do [ -e "$p" ] && litter_pre+=("$p"); done
 
 ns_name() { echo "$NS_PREFIX-$1"; }
 # make_ns ENGINE: a fresh namespace with lo up; sets NS (its path).
@@ -148,38 +104,16 @@ make_ns() {
 # in_ns CMD…: CMD inside the current engine's namespace (network only).
 in_ns() { nsenter --net="$NS" "$@"; }
 
-cleanup() {
-	local rc=$? p left e
-	trap - EXIT INT TERM
-	set +e
-	log "cleaning up $T"
-	for p in $(our_daemons); do stop_pid "$p" 20; done
-	left=$(shims_under_T)
-	if [ -n "$left" ]; then
-		# shellcheck disable=SC2086
-		left="$(children_of $left) $left"
-		log "stopping leftover shims and their containers: $(echo $left)"
-		for p in $left; do kill -KILL "$p" 2>/dev/null; done
-	fi
+# cleanup_netns: bench_cleanup's hook (after daemons and shims are stopped).
+cleanup_netns() {
+	local e
 	for e in berth docker podman; do
 		ip netns list 2>/dev/null | grep -qw "$(ns_name "$e")" && ip netns del "$(ns_name "$e")"
 	done
-	umount_under_T
-	umount_under_T
-	if [ "$KEEP" = 1 ]; then
-		log "KEEP=1: left $T"
-	elif awk -v t="$T/" 'index($5, t) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
-		log "mounts remain under $T; not removing it"
-	else
-		rm -rf --one-file-system "$T"
-	fi
-	for p in "${host_litter[@]}"; do
-		[[ " ${litter_pre[*]} " == *" $p "* ]] && continue
-		[ -e "$p" ] && rm -rf --one-file-system "$p"
-	done
-	exit $rc
+	return 0
 }
-trap cleanup EXIT
+CLEANUP_HOOK=cleanup_netns
+trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -190,24 +124,11 @@ log "building bench/connrate"
 (cd "$REPO" && go build -o "$T/bin/connrate" ./bench/connrate) >"$T/connrate-build.log" 2>&1 ||
 	die "bench/connrate does not build: $(head -5 "$T/connrate-build.log")"
 if has_engine berth; then
-	log "building berthd and berth-shim"
-	if ! (cd "$REPO" && go build -o "$T/bin/" ./cmd/berthd ./cmd/berth-shim) >"$T/berth-build.log" 2>&1; then
-		log "berth does not build; skipping it:"
-		head -20 "$T/berth-build.log" >&2
-		put berth status "does not build"
-		ENGINES=${ENGINES//berth/}
-	fi
+	build_berth || true
 fi
 
 # The busybox rootfs, as run.sh makes it.
-ROOTFS=$T/rootfs
-mkdir -p "$ROOTFS"/{bin,etc,root,tmp,proc,sys,dev}
-chmod 1777 "$ROOTFS/tmp"
-cp "$(command -v busybox || echo /bin/busybox)" "$ROOTFS/bin/busybox"
-chroot "$ROOTFS" /bin/busybox --install -s /bin || die "busybox --install failed"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$ROOTFS/etc/passwd"
-printf 'root:x:0:\nnobody:x:65534:\n' >"$ROOTFS/etc/group"
-tar -C "$ROOTFS" --numeric-owner --owner=0 --group=0 -cf "$T/busybox.tar" . || die "tar busybox"
+make_busybox_tar
 
 # iperf3 from Debian: the binary and every library ldd names (the loader too).
 IPROOT=$T/iperf3root

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	mobyevents "github.com/moby/moby/api/types/events"
@@ -137,7 +138,41 @@ func (s *Service) untagLocked(ctx context.Context, e *entry, named reference.Nam
 		}
 	}
 	e.records = kept
+	// With the repository's last name gone, its digest reference goes
+	// too, as dockerd reports it: "Untagged: repo@sha256:…".
+	for _, n := range e.named() {
+		if n.Name() == named.Name() {
+			return out, nil
+		}
+	}
+	if u, err := s.dropRepoDigest(ctx, e.info, named); err != nil {
+		return out, err
+	} else if u != "" {
+		out = append(out, u)
+	}
 	return out, nil
+}
+
+// dropRepoDigest forgets the image's digest in named's repository and
+// returns the familiar NAME@DIGEST it had, or "".
+func (s *Service) dropRepoDigest(ctx context.Context, inf *imageInfo, named reference.Named) (string, error) {
+	key := labelRepoDigest + reference.TrimNamed(named).String()
+	info, err := s.content.Info(ctx, inf.configDesc.Digest)
+	if err != nil {
+		return "", nil
+	}
+	dgst, ok := info.Labels[key]
+	if !ok {
+		return "", nil
+	}
+	if _, err := s.content.Update(ctx, content.Info{Digest: inf.configDesc.Digest}, "labels."+key); err != nil {
+		return "", err
+	}
+	n, err := reference.ParseNormalizedNamed(reference.TrimNamed(named).String() + "@" + dgst)
+	if err != nil {
+		return "", nil
+	}
+	return reference.FamiliarString(n), nil
 }
 
 func contains(list []string, s string) bool {

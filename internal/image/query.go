@@ -53,18 +53,20 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]imagetypes.Summ
 			continue
 		}
 		tags := e.tags()
+		digests := s.repoDigests(ctx, e.info) // pull.go
 		if f.Has("reference") {
 			tags = matchingTags(f.Get("reference"), e.named())
 			if len(tags) == 0 {
 				continue
 			}
+			digests = matchingDigests(f.Get("reference"), digests)
 		}
 		sum := imagetypes.Summary{
 			Containers:  -1,
 			Created:     e.created().Unix(),
 			ID:          e.info.ID(),
 			Labels:      e.info.config.Config.Labels,
-			RepoDigests: s.repoDigests(ctx, e.info), // pull.go
+			RepoDigests: digests,
 			RepoTags:    tags,
 			SharedSize:  -1,
 			Size:        s.imageSize(ctx, e.info),
@@ -103,6 +105,26 @@ func matchingTags(patterns []string, names []reference.Named) []string {
 			}
 			if ok, _ := path.Match(p, repo); ok {
 				out = append(out, fam)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// matchingDigests keeps the NAME@DIGEST references whose repository the
+// reference filter names, as dockerd narrows RepoDigests.
+func matchingDigests(patterns []string, digests []string) []string {
+	out := []string{}
+	for _, d := range digests {
+		repo, _, _ := strings.Cut(d, "@")
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, repo); ok {
+				out = append(out, d)
+				break
+			}
+			if ok, _ := path.Match(p, d); ok {
+				out = append(out, d)
 				break
 			}
 		}

@@ -254,7 +254,7 @@ func (s *Service) Login(ctx context.Context, auth registrytypes.AuthConfig) (str
 			return nil, err
 		}
 		if err := h.Authorizer.Authorize(ctx, req); err != nil {
-			return nil, errdefs.Unauthorized(fmt.Errorf("Get %q: unauthorized: %s", endpoint, authCause(err)))
+			return nil, errdefs.Unauthorized(fmt.Errorf("Get %q: %s", endpoint, authErrorText(err))) // search.go
 		}
 		resp, err := h.Client.Do(req)
 		if err != nil {
@@ -270,7 +270,7 @@ func (s *Service) Login(ctx context.Context, auth registrytypes.AuthConfig) (str
 		aerr := h.Authorizer.AddResponses(ctx, []*http.Response{resp})
 		drain(resp)
 		if aerr != nil {
-			return "", errdefs.Unauthorized(fmt.Errorf("Get %q: unauthorized: %s", endpoint, authCause(aerr)))
+			return "", errdefs.Unauthorized(fmt.Errorf("Get %q: %s", endpoint, authErrorText(aerr)))
 		}
 		if resp, err = do(); err != nil {
 			return "", err

@@ -18,13 +18,16 @@ import (
 )
 
 // The embedded DNS server matches dockerd's (libnetwork resolver.go, API
-// v1.45+): it listens on 127.0.0.11:53 inside the container's namespace,
+// v1.45+): it answers on 127.0.0.11:53 inside the container's namespace
+// (its sockets are on other ports of 127.0.0.11, see dnsredirect.go),
 // answers A/AAAA/PTR (and "implicit MX") for the names berth knows with TTL
 // 600, and forwards everything else to the upstream servers from the host's
 // namespace, answering SERVFAIL when none answers.
 const (
 	dnsListenAddr = "127.0.0.11:53"
-	dnsTTL        = 600
+	// dnsBindAddr is where the sockets are bound: ports the kernel picks.
+	dnsBindAddr = "127.0.0.11:0"
+	dnsTTL      = 600
 	// dnsUpstreamTimeout bounds one exchange with one upstream server
 	// (dial, write and read) before the next one is tried.
 	dnsUpstreamTimeout = 2 * time.Second
@@ -79,7 +82,8 @@ type rotationKey struct {
 	qtype uint16
 }
 
-// StartDNS serves DNS on 127.0.0.11:53 (UDP and TCP) inside the namespace at netnsPath, forwarding
+// StartDNS serves DNS on 127.0.0.11:53 (UDP and TCP; redirected there
+// to its own ports) inside the namespace at netnsPath, forwarding
 // what the Resolver does not know to upstream ("ip:port", tried in order) from the host's namespace.
 //
 // ctx bounds start-up only; the server runs until Close. log may be nil.
@@ -108,16 +112,23 @@ func StartDNS(ctx context.Context, netnsPath, containerID string, r Resolver, up
 		// and net's Listen* create them synchronously on this thread.
 		var lc net.ListenConfig
 		var err error
-		if pc, err = lc.ListenPacket(ctx, "udp4", dnsListenAddr); err != nil {
+		if pc, err = lc.ListenPacket(ctx, "udp4", dnsBindAddr); err != nil {
 			return err
 		}
-		if ln, err = lc.Listen(ctx, "tcp4", dnsListenAddr); err != nil {
+		if ln, err = lc.Listen(ctx, "tcp4", dnsBindAddr); err != nil {
 			pc.Close()
 			return err
 		}
 		return nil
 	})
 	if err != nil {
+		return nil, fmt.Errorf("embedded DNS for container %s: %w", containerID, err)
+	}
+	udpPort := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+	tcpPort := uint16(ln.Addr().(*net.TCPAddr).Port)
+	if err := redirectDNS(netnsPath, udpPort, tcpPort); err != nil {
+		pc.Close()
+		ln.Close()
 		return nil, fmt.Errorf("embedded DNS for container %s: %w", containerID, err)
 	}
 

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -464,19 +463,51 @@ func TestStartDNSErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("address in use", func(t *testing.T) {
-		startTestDNS(t, ns, newDNSTestResolver(), nil)
-		before := runtime.NumGoroutine()
-		d, err := StartDNS(context.Background(), ns, "c1", newDNSTestResolver(), nil, nil)
-		if err == nil {
-			d.Close()
-			t.Fatal("second server on the same namespace started")
+	t.Run("second server takes over", func(t *testing.T) {
+		// A daemon restart starts the server of a running container again:
+		// the redirect follows the new one.
+		first := startTestDNS(t, ns, newDNSTestResolver(), nil)
+		second := startTestDNS(t, ns, newDNSTestResolver(), nil)
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
 		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			t.Errorf("error %v, want EADDRINUSE", err)
+		if resp := queryIn(t, ns, "udp", question("db.", dns.TypeA)); len(resp.Answer) != 1 {
+			t.Errorf("after a second start: %v", resp)
 		}
-		waitGoroutines(t, before)
+		if err := second.Close(); err != nil {
+			t.Fatal(err)
+		}
 	})
+}
+
+// TestDNSLeavesPort53 checks that a program in the container's namespace
+// can serve port 53 itself (UDP and TCP, every address) while queries to
+// 127.0.0.11:53 still reach the embedded server.
+func TestDNSLeavesPort53(t *testing.T) {
+	ns := dnsTestNetNS(t)
+	startTestDNS(t, ns, newDNSTestResolver(), nil)
+	var pc net.PacketConn
+	var ln net.Listener
+	err := InNetNS(ns, func() error {
+		var err error
+		if pc, err = net.ListenPacket("udp4", "0.0.0.0:53"); err != nil {
+			return err
+		}
+		ln, err = net.Listen("tcp4", "0.0.0.0:53")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("binding 0.0.0.0:53 in the namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		pc.Close()
+		ln.Close()
+	})
+	for _, proto := range []string{"udp", "tcp"} {
+		if resp := queryIn(t, ns, proto, question("db.", dns.TypeA)); len(answers(resp)) != 1 {
+			t.Errorf("%s query to 127.0.0.11:53 with 0.0.0.0:53 taken: %v", proto, resp)
+		}
+	}
 }
 
 // TestDNSCloseLeavesNothing checks that Close releases the sockets (a new

@@ -7,7 +7,8 @@
 // Files by concern:
 //   - netns.go, link.go, macvlan.go: namespaces and devices (netlink)
 //   - nft.go, ports.go: the nftables rule set and host-port reservations
-//   - dns.go: the embedded DNS server
+//   - dns.go, dnsredirect.go: the embedded DNS server and the NAT rule in
+//     each container namespace that sends 127.0.0.11:53 to it
 //   - ipam.go: address pools and allocation
 //   - network.go, store.go, service.go, endpoint.go: the network model,
 //     its bbolt store, and the service the daemon and containers call

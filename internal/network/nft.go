@@ -11,7 +11,8 @@ package network
 //	  set bridges      ifname: every berth bridge
 //	  chain prerouting nat/prerouting/-100: ip daddr 127.0.0.0/8 return; fib daddr type local jump ports
 //	  chain output     nat/output/-100:     ip6 daddr ::1 return; fib daddr type local jump ports
-//	  chain ports      one DNAT rule per PortRule (specific host addresses first)
+//	  chain ports      one DNAT rule per PortRule (specific host addresses first),
+//	                   its comment naming the port ("tcp *:8080 172.17.0.2:80")
 //	  chain postrouting nat/postrouting/100: per bridge: masquerade of 127.0.0.0/8 sent out the
 //	                   bridge (route_localnet), hairpin (in and out the same bridge, ct status dnat),
 //	                   the subnets leaving by another interface (Masquerade)
@@ -82,6 +83,56 @@ type Firewall struct {
 	name  string
 	netns int // fd of the network namespace to manage; 0: the caller's
 	mu    sync.Mutex
+	// applied is what the last full rebuild put in the tables, with the
+	// ports of the updates since; nil when unknown (nothing applied yet,
+	// or a batch failed). Guarded by mu.
+	applied *Ruleset
+	// conn is the netlink socket every batch goes through, kept open:
+	// closing an nfnetlink socket after a batch that deleted anything makes
+	// the kernel wait for the deferred release of those objects (an RCU
+	// grace period, 8-17 ms measured here), which would land on every
+	// container stop. Guarded by mu; nil until first used and after a
+	// failed batch.
+	conn *nftables.Conn
+}
+
+// connLocked returns the Firewall's netlink connection, opening it when
+// needed. Preconditions: f.mu held.
+func (f *Firewall) connLocked() (*nftables.Conn, error) {
+	if f.conn != nil {
+		return f.conn, nil
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(f.netns), nftables.AsLasting(),
+		nftables.WithSockOptions(nftReceiveBuffer))
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	f.conn = c
+	return c, nil
+}
+
+// dropConnLocked closes the connection after a failed batch (replies may
+// still be queued on it, messages of a batch never sent may be buffered
+// in it): the next batch opens a new one.
+// Preconditions: f.mu held.
+func (f *Firewall) dropConnLocked() {
+	if f.conn != nil {
+		_ = f.conn.CloseLasting()
+		f.conn = nil
+	}
+}
+
+// Close releases the Firewall's netlink socket; the rules stay. The
+// Firewall may be used again afterwards.
+func (f *Firewall) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conn == nil {
+		return nil
+	}
+	err := f.conn.CloseLasting()
+	f.conn = nil
+	return err
 }
 
 // NewFirewall manages the nftables tables named name (production: "berth")
@@ -97,16 +148,39 @@ func newFirewallInNetNS(name string, netnsFD int) *Firewall {
 	return &Firewall{name: name, netns: netnsFD}
 }
 
-// Apply replaces berth's tables with rs in one atomic batch: the old tables
-// and tagged foreign-chain rules are deleted and the new ones added in the
-// same netlink transaction, so no packet sees a half-built nftState.
+// Apply brings berth's tables to rs in one atomic batch, so no packet sees
+// a half-built state. When only the published ports differ from what this
+// Firewall applied last (a container starting or stopping), the batch only
+// adds and deletes those ports' rules; otherwise the old tables and tagged
+// foreign-chain rules are deleted and the new ones added in the same
+// netlink transaction. A failed ports update falls back to the rebuild, so
+// tables someone else removed are made again.
 func (f *Firewall) Apply(rs Ruleset) error {
 	if err := rs.validate(); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.commit(&rs)
+	if f.applied != nil && slices.EqualFunc(f.applied.Bridges, rs.Bridges, sameBridge) {
+		if err := f.commitPorts(f.applied.Ports, rs.Ports); err == nil {
+			f.applied.Ports = slices.Clone(rs.Ports)
+			return nil
+		}
+		f.dropConnLocked()
+	}
+	f.applied = nil
+	if err := f.commit(&rs); err != nil {
+		f.dropConnLocked()
+		return err
+	}
+	f.applied = &Ruleset{Bridges: slices.Clone(rs.Bridges), Ports: slices.Clone(rs.Ports)}
+	return nil
+}
+
+// sameBridge reports whether two bridges get the same rules.
+func sameBridge(a, b BridgeRules) bool {
+	return a.Name == b.Name && a.Internal == b.Internal && a.ICC == b.ICC &&
+		a.Masquerade == b.Masquerade && slices.Equal(a.Subnets, b.Subnets)
 }
 
 // Delete removes berth's tables and its tagged rules in foreign FORWARD
@@ -114,24 +188,116 @@ func (f *Firewall) Apply(rs Ruleset) error {
 func (f *Firewall) Delete() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.commit(nil)
+	f.applied = nil
+	err := f.commit(nil)
+	if err != nil {
+		f.dropConnLocked()
+	}
+	return err
 }
+
+// commitPorts changes the ports chain from the rules of old to those of
+// want in one batch: it deletes the rules of ports no longer wanted (found
+// by the comment each port rule carries) and adds the new ones, rules for
+// a specific host address at the head of the chain and catch-all ones at
+// its tail. It touches no base chain: deleting and re-adding berth's
+// tables unregisters and registers their netfilter hooks, which makes the
+// kernel wait for RCU grace periods (10-15 ms here, more under load), and
+// every rule added costs tens of microseconds, while a container's own
+// rules cost a fraction of a millisecond.
+func (f *Firewall) commitPorts(old, want []PortRule) error {
+	have := map[string]bool{}
+	for _, p := range old {
+		have[p.tag()] = true
+	}
+	wanted := map[string]bool{}
+	var add []PortRule
+	for _, p := range want {
+		tag := p.tag()
+		if !have[tag] && !wanted[tag] {
+			add = append(add, p)
+		}
+		wanted[tag] = true
+	}
+	removed := 0
+	for tag := range have {
+		if !wanted[tag] {
+			removed++
+		}
+	}
+	if len(add) == 0 && removed == 0 {
+		return nil
+	}
+	c, err := f.connLocked()
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: f.name, Family: nftables.TableFamilyINet}
+	ch := &nftables.Chain{Name: "ports", Table: t}
+	if removed > 0 {
+		rules, err := c.GetRules(t, ch)
+		if err != nil {
+			return fmt.Errorf("nftables: list published ports in %q: %w", f.name, err)
+		}
+		found := 0
+		for _, r := range rules {
+			if tag, ok := userdata.GetString(r.UserData, userdata.TypeComment); ok && have[tag] && !wanted[tag] {
+				r.Table, r.Chain = t, ch
+				if err := c.DelRule(r); err != nil {
+					return fmt.Errorf("nftables: %w", err)
+				}
+				found++
+			}
+		}
+		if found != removed {
+			// Not what this Firewall left there (the table went, or was
+			// changed by hand): the caller rebuilds.
+			return fmt.Errorf("nftables: %d of %d published ports missing from %q", removed-found, removed, f.name)
+		}
+	}
+	for _, p := range add {
+		r := &nftables.Rule{Table: t, Chain: ch, Exprs: dnatRule(p), UserData: userdata.AppendString(nil, userdata.TypeComment, p.tag())}
+		if p.specific() {
+			c.InsertRule(r)
+		} else {
+			c.AddRule(r)
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: update published ports in %q: %w", f.name, err)
+	}
+	return nil
+}
+
+// tag names a port rule in the ports chain (its comment).
+func (p PortRule) tag() string {
+	host := "*"
+	if p.specific() {
+		host = p.HostIP.Unmap().String()
+	} else if p.ContainerIP.Unmap().Is6() {
+		host = "[*]"
+	}
+	return fmt.Sprintf("%s %s:%d %s", p.Proto, host, p.HostPort,
+		netip.AddrPortFrom(p.ContainerIP.Unmap(), p.ContainerPort))
+}
+
+// specific reports whether p is for one host address (not every one).
+func (p PortRule) specific() bool { return p.HostIP.IsValid() && !p.HostIP.IsUnspecified() }
 
 // commit brings the namespace to rs (nil: nothing of berth's) in one batch:
 // berth's tables are deleted and rebuilt, tagged rules in foreign FORWARD
 // chains deleted and reinserted.
 //
-// Cost: any batch that removes rules makes the kernel wait for an RCU grace
-// period before it returns (about 10-13 ms here, measured with a one-rule
-// flush); flushing the tables instead of deleting them measured the same,
-// so the simpler delete-and-recreate stays.
+// Cost: about 10-15 ms for the default rule set here, most of it the
+// kernel unregistering and registering the base chains' hooks; flushing
+// the tables instead of deleting them measured no cheaper. Apply takes
+// this path only when bridges change (a network made or removed, daemon
+// start); container starts and stops go through commitPorts.
 func (f *Firewall) commit(rs *Ruleset) error {
-	c, err := nftables.New(nftables.WithNetNSFd(f.netns), nftables.AsLasting(),
-		nftables.WithSockOptions(nftReceiveBuffer))
+	c, err := f.connLocked()
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return err
 	}
-	defer c.CloseLasting()
 
 	cur, err := f.current(c)
 	if err != nil {
@@ -334,7 +500,8 @@ func (b *nftBuilder) inet(rs *Ruleset) {
 	b.rule(out, nftAddrMatch(false, netip.PrefixFrom(netip.IPv6Loopback(), 128)), nftVerdict(expr.VerdictReturn))
 	b.rule(out, jumpPorts)
 	for _, p := range sortedPorts(rs.Ports) {
-		b.rule(ports, dnatRule(p))
+		b.c.AddRule(&nftables.Rule{Table: t, Chain: ports, Exprs: dnatRule(p),
+			UserData: userdata.AppendString(nil, userdata.TypeComment, p.tag())})
 	}
 
 	var bridges *nftables.Set

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -432,6 +433,58 @@ table ip6 filter {
 	tp.check(t, []nftTraffic{{name: "gone after Delete", from: tp.outside, addr: "192.168.250.1:8080", wantRefused: true}})
 }
 
+// TestFirewallPortsUpdate: with the bridges unchanged, Apply only swaps
+// the published ports (berth's tables are not made anew), and when the
+// tables went behind its back it builds them again.
+func TestFirewallPortsUpdate(t *testing.T) {
+	tp := newNFTTopology(t)
+	fw := newFirewallInNetNS("berth", tp.fwFD)
+	t.Cleanup(func() {
+		if err := fw.Delete(); err != nil {
+			t.Errorf("Delete: %v", err)
+		}
+	})
+	tableHandle := func() string {
+		out := tp.nft(t, "", "-a", "list", "table", "inet", "berth")
+		_, rest, _ := strings.Cut(out, "# handle ")
+		h, _, _ := strings.Cut(rest, "\n")
+		return h
+	}
+	rs := nftTestRuleset(true)
+	if err := fw.Apply(rs); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	before := tableHandle()
+
+	// c1's 8080 goes away, c2 gets 8090.
+	rs.Ports = append(slices.Clone(rs.Ports[1:]), PortRule{Proto: "tcp", HostPort: 8090,
+		ContainerIP: netip.MustParseAddr("10.71.1.3"), ContainerPort: 80, Bridge: "brA"})
+	if err := fw.Apply(rs); err != nil {
+		t.Fatalf("Apply with other ports: %v", err)
+	}
+	if after := tableHandle(); after != before || before == "" {
+		t.Errorf("table inet berth was made anew (handle %q, then %q) for a change of ports", before, after)
+	}
+	tp.check(t, []nftTraffic{
+		{name: "new port", from: tp.outside, addr: "192.168.250.1:8090", wantServer: "c2", wantPeer: "192.168.250.2"},
+		{name: "removed port", from: tp.outside, addr: "192.168.250.1:8080", wantRefused: true},
+		{name: "kept v6 port", from: tp.outside, addr: "[fd71:ff::1]:8080", wantServer: "c1"},
+		{name: "isolation kept", from: tp.c1, addr: "10.71.2.2:80"},
+	})
+
+	// Someone removed berth's table: the next Apply makes everything again.
+	tp.nft(t, "", "delete", "table", "inet", "berth")
+	rs.Ports = rs.Ports[:len(rs.Ports)-1]
+	if err := fw.Apply(rs); err != nil {
+		t.Fatalf("Apply after the table was deleted: %v", err)
+	}
+	tp.check(t, []nftTraffic{
+		{name: "rebuilt", from: tp.outside, addr: "[fd71:ff::1]:8080", wantServer: "c1"},
+		{name: "rebuilt isolation", from: tp.c1, addr: "10.71.2.2:80"},
+		{name: "dropped port", from: tp.outside, addr: "192.168.250.1:8090", wantRefused: true},
+	})
+}
+
 func TestFirewallInvalid(t *testing.T) {
 	fw := NewFirewall("unused") // fails validation before touching netlink
 	c := netip.MustParseAddr("10.0.0.2")
@@ -455,8 +508,13 @@ func TestFirewallInvalid(t *testing.T) {
 }
 
 // BenchmarkApply measures a full replacement with 20 bridges and 200
-// published ports, in a namespace of its own.
-func BenchmarkApply(b *testing.B) {
+// published ports, in a namespace of its own; BenchmarkApplyPorts the
+// update that a container start or stop makes (the same bridges).
+func BenchmarkApply(b *testing.B) { benchmarkApply(b, true) }
+
+func BenchmarkApplyPorts(b *testing.B) { benchmarkApply(b, false) }
+
+func benchmarkApply(b *testing.B, full bool) {
 	ns := nftTestNS(b, "bench")
 	fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -481,10 +539,27 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 	fw := newFirewallInNetNS("berth", fd)
+	if err := fw.Apply(rs); err != nil {
+		b.Fatal(err)
+	}
+	// Without the last port, then with it: one container stopping and
+	// starting.
+	less := Ruleset{Bridges: rs.Bridges, Ports: rs.Ports[:len(rs.Ports)-1]}
+	i := 0
 	for b.Loop() {
-		if err := fw.Apply(rs); err != nil {
+		if full {
+			fw.applied = nil // forget what is there: a rebuild
+		}
+		next := rs
+		if i++; i%2 == 1 {
+			next = less
+		}
+		if err := fw.Apply(next); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if err := fw.Apply(rs); err != nil {
+		b.Fatal(err)
 	}
 	c, err := nftables.New(nftables.WithNetNSFd(fd))
 	if err != nil {

@@ -525,6 +525,16 @@ func (s *Service) teardownLocked(sb *Sandbox) {
 		_ = d.Close()
 		delete(s.dns, sb.ContainerID)
 	}
+	_, known := s.sandboxes[sb.ContainerID]
+	delete(s.sandboxes, sb.ContainerID)
+	delete(s.stale, sb.ContainerID)
+	if len(sb.Ports) > 0 {
+		// Before the namespace goes, so nothing is sent on to an
+		// address that has left.
+		if err := s.applyFirewallLocked(); err != nil {
+			s.log.Warn("firewall after container stop", "error", err.Error())
+		}
+	}
 	for _, pm := range sb.Ports {
 		s.ports.Release(pm.Proto, pm.HostIP, pm.HostPort)
 	}
@@ -534,9 +544,6 @@ func (s *Service) teardownLocked(sb *Sandbox) {
 	if err := DeleteNetNS(sb.NetNSPath); err != nil {
 		s.log.Warn("delete network namespace", "container_id", sb.ContainerID, "error", err.Error())
 	}
-	_, known := s.sandboxes[sb.ContainerID]
-	delete(s.sandboxes, sb.ContainerID)
-	delete(s.stale, sb.ContainerID)
 	if known {
 		if err := s.store.delete(bucketSandboxes, sb.ContainerID); err != nil {
 			s.log.Warn("forget sandbox", "container_id", sb.ContainerID, "error", err.Error())
@@ -545,11 +552,6 @@ func (s *Service) teardownLocked(sb *Sandbox) {
 			if n := s.nets[ep.NetworkID]; n != nil {
 				s.publish(n, "disconnect", map[string]string{"container": sb.ContainerID})
 			}
-		}
-	}
-	if len(sb.Ports) > 0 {
-		if err := s.applyFirewallLocked(); err != nil {
-			s.log.Warn("firewall after container stop", "error", err.Error())
 		}
 	}
 }

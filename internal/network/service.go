@@ -670,9 +670,11 @@ func (s *Service) applyFirewallLocked() error {
 	for _, sb := range s.sandboxes {
 		rs.Ports = append(rs.Ports, sb.portRules()...)
 	}
+	start := time.Now()
 	if err := s.fw.Apply(rs); err != nil {
 		return fmt.Errorf("program nftables: %w", err)
 	}
+	s.log.Debug("nftables applied", "bridges", len(rs.Bridges), "ports", len(rs.Ports), "duration", time.Since(start))
 	return nil
 }
 
@@ -705,8 +707,9 @@ func (s *Service) HostGatewayIP() netip.Addr {
 	return netip.Addr{}
 }
 
-// Close stops the embedded DNS servers; namespaces, devices and rules
-// stay for the containers that keep running.
+// Close stops the embedded DNS servers and lets go of the nftables
+// socket; namespaces, devices and rules stay for the containers that keep
+// running.
 func (s *Service) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -718,5 +721,8 @@ func (s *Service) Close() {
 		for _, pm := range sb.Ports {
 			s.ports.Release(pm.Proto, pm.HostIP, pm.HostPort)
 		}
+	}
+	if err := s.fw.Close(); err != nil {
+		s.log.Warn("close the nftables socket", "error", err.Error())
 	}
 }

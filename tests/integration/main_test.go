@@ -2,10 +2,12 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -16,11 +18,13 @@ const dockerCLI = "/usr/local/bin/docker"
 // the busybox rootfs tar, and a shared daemon with busybox:latest imported.
 type suite struct {
 	skip      string           // non-empty: why every test skips
-	binDir    string           // berth, berthd, berth-shim
+	binDir    string           // berth, berthd, berth-shim, berth-registry
 	buildErrs map[string]error // binary name -> why it did not build
 	busybox   string           // busybox rootfs tar (as scripts/mkbusybox.sh makes)
 	shared    *daemon
 	sharedErr error
+
+	registryMu sync.Mutex // serialises making the registry:2 image
 }
 
 // the is the one suite of this test binary, set up by TestMain.
@@ -79,17 +83,21 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// buildBinaries builds the three binaries with the go tool into dir, keeping
-// going past failures so each test can say which binary it lacks.
+// binaries are what the suite builds from cmd/.
+var binaries = []string{"berth", "berthd", "berth-shim", "berth-registry"}
+
+// buildBinaries builds the binaries with the go tool into dir, statically
+// (berth-registry goes into the registry:2 image, which has no libc),
+// keeping going past failures so each test can say which binary it lacks.
 func buildBinaries(dir string, errs map[string]error) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
-		for _, b := range []string{"berth", "berthd", "berth-shim"} {
+		for _, b := range binaries {
 			errs[b] = err
 		}
 		return
 	}
-	for _, b := range []string{"berth", "berthd", "berth-shim"} {
+	for _, b := range binaries {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -97,6 +105,48 @@ func buildBinaries(dir string, errs map[string]error) {
 			errs[b] = fmt.Errorf("go build ./cmd/%s: %w\n%s", b, err, strings.TrimSpace(string(out)))
 			fmt.Fprintf(os.Stderr, "integration: %v\n", errs[b])
 		}
+	}
+}
+
+// binary returns the path of a built binary, failing the test when it did
+// not build.
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	if err := the.buildErrs[name]; err != nil {
+		t.Fatalf("%s did not build: %v", name, err)
+	}
+	return filepath.Join(the.binDir, name)
+}
+
+// registryImage makes sure d has registry:2 (and registry:latest), the
+// registry:2-compatible image scripts/registry-image.sh makes from the
+// suite's berth-registry, making it the first time a test on d asks. The
+// image stays for the daemon's life, as busybox does.
+func registryImage(t *testing.T, d *daemon) {
+	t.Helper()
+	if referenceDaemon() {
+		t.Skip("the reference dockerd has no registry:2 image (there is no Docker Hub here)")
+	}
+	bin, cli := binary(t, "berth-registry"), binary(t, "berth")
+	the.registryMu.Lock()
+	defer the.registryMu.Unlock()
+	if status, _, _, err := d.api(http.MethodGet, "/images/registry:2/json", "", nil); err == nil && status == http.StatusOK {
+		return
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "registry-image.sh"))
+	cmd.Env = append(cleanEnv(),
+		"PATH="+os.Getenv("PATH"),
+		"BERTH="+cli,
+		"BERTH_REGISTRY_BIN="+bin,
+		"DOCKER_HOST=unix://"+d.sock,
+		"DOCKER_CONFIG="+filepath.Join(d.root, "dockercfg"),
+	)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/registry-image.sh: %v\n%s", err, out)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"berth/internal/cli/command"
+	"berth/internal/cli/trust"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -34,12 +35,14 @@ type createOptions struct {
 	untrusted bool
 }
 
-func addCreateFlags(flags *pflag.FlagSet, o *createOptions, verb string) {
+// addCreateFlags adds the create/run flags; contentTrust (DOCKER_CONTENT_TRUST)
+// is --disable-content-trust's default, negated.
+func addCreateFlags(flags *pflag.FlagSet, o *createOptions, verb string, contentTrust bool) {
 	flags.StringVar(&o.name, "name", "", "Assign a name to the container")
 	flags.StringVar(&o.platform, "platform", "", "Set platform if server is multi-platform capable")
 	flags.StringVar(&o.pull, "pull", pullMissing, fmt.Sprintf(`Pull image before %s ("%s", "%s", "%s")`, verb, pullAlways, pullMissing, pullNever))
 	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the pull output")
-	flags.BoolVar(&o.untrusted, "disable-content-trust", true, "Skip image verification")
+	flags.BoolVar(&o.untrusted, "disable-content-trust", !contentTrust, "Skip image verification")
 }
 
 func validatePullOpt(v string) error {
@@ -65,7 +68,7 @@ func NewCreateCommand(cli *command.Cli) *cobra.Command {
 	}
 	flags := cmd.Flags()
 	flags.SetInterspersed(false)
-	addCreateFlags(flags, &o, "creating")
+	addCreateFlags(flags, &o, "creating", trust.Enabled(cli))
 	copts = addFlags(flags)
 	return cmd
 }
@@ -117,8 +120,26 @@ func createContainer(ctx context.Context, cli *command.Cli, cfg *containerConfig
 		return "", err
 	}
 
+	// Content trust: create from the tag's signed digest, pulling it (and
+	// tagging it) when it is not here.
+	var trusted *trust.Resolved
+	if !o.untrusted {
+		if trusted, err = trust.Resolve(ctx, cli, cfg.Config.Image); err != nil {
+			return "", err
+		}
+		if trusted != nil {
+			cfg.Config.Image = trusted.Image()
+		}
+	}
+	pullAndTag := func() error {
+		if err := pullImage(ctx, cli, api, cfg.Config.Image, o); err != nil || trusted == nil {
+			return err
+		}
+		return trusted.Tag(ctx, cli, cli.Err())
+	}
+
 	if o.pull == pullAlways {
-		if err := pullImage(ctx, cli, api, cfg.Config.Image, o); err != nil {
+		if err := pullAndTag(); err != nil {
 			return "", err
 		}
 	}
@@ -141,7 +162,7 @@ func createContainer(ctx context.Context, cli *command.Cli, cfg *containerConfig
 		if !o.quiet {
 			fmt.Fprintf(cli.Err(), "Unable to find image '%s' locally\n", reference.FamiliarString(namedRef))
 		}
-		if err := pullImage(ctx, cli, api, cfg.Config.Image, o); err != nil {
+		if err := pullAndTag(); err != nil {
 			return "", err
 		}
 		resp, err = api.ContainerCreate(ctx, opts)

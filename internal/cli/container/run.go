@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"berth/internal/cli/command"
+	"berth/internal/cli/trust"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -42,7 +43,7 @@ func NewRunCommand(cli *command.Cli) *cobra.Command {
 	flags.BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
 	flags.BoolVar(&o.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
 	flags.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
-	addCreateFlags(flags, &o.createOptions, "running")
+	addCreateFlags(flags, &o.createOptions, "running", trust.Enabled(cli))
 	copts = addFlags(flags)
 	return cmd
 }

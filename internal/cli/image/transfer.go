@@ -13,8 +13,10 @@ import (
 	"berth/internal/cli/command"
 	"berth/internal/cli/opts"
 	"berth/internal/cli/registry"
+	"berth/internal/cli/trust"
 
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -278,7 +280,7 @@ func NewPullCommand(cli *command.Cli) *cobra.Command {
 	flags.BoolVarP(&o.all, "all-tags", "a", false, "Download all tagged images in the repository")
 	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress verbose output")
 	flags.StringVar(&o.platform, "platform", "", "Set platform if server is multi-platform capable")
-	flags.BoolVar(&o.trust, "disable-content-trust", true, "Skip image verification")
+	flags.BoolVar(&o.trust, "disable-content-trust", !trust.Enabled(cli), "Skip image verification")
 	return cmd
 }
 
@@ -301,7 +303,7 @@ func NewPushCommand(cli *command.Cli) *cobra.Command {
 	flags.BoolVarP(&o.all, "all-tags", "a", false, "Push all tags of an image to the repository")
 	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress verbose output")
 	flags.StringVar(&o.platform, "platform", "", "Push a platform-specific manifest as a single-platform image to the registry.\nImage index won't be pushed, meaning that other manifests, including attestations won't be preserved.\n'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)")
-	flags.BoolVar(&o.trust, "disable-content-trust", true, "Skip image signing")
+	flags.BoolVar(&o.trust, "disable-content-trust", !trust.Enabled(cli), "Skip image signing")
 	return cmd
 }
 
@@ -328,14 +330,15 @@ func transferRef(cli *command.Cli, o *transferOptions, name string) (reference.N
 	return named, p, err
 }
 
-// showTransfer displays the daemon's progress stream (nothing with -q).
-func showTransfer(cli *command.Cli, o *transferOptions, resp io.Reader) error {
+// showTransfer displays the daemon's progress stream (nothing with -q),
+// handing aux messages (push results) to aux when it is not nil.
+func showTransfer(cli *command.Cli, o *transferOptions, resp io.Reader, aux func(jsonstream.Message)) error {
 	out := io.Writer(cli.Out())
 	isTerm := cli.Out().IsTerminal()
 	if o.quiet {
 		out, isTerm = io.Discard, false
 	}
-	return jsonmessage.DisplayJSONMessagesStream(resp, out, cli.Out().FD(), isTerm, nil)
+	return jsonmessage.DisplayJSONMessagesStream(resp, out, cli.Out().FD(), isTerm, aux)
 }
 
 func runPull(ctx context.Context, cli *command.Cli, o *transferOptions, name string) error {
@@ -351,12 +354,27 @@ func runPull(ctx context.Context, cli *command.Cli, o *transferOptions, name str
 	if err != nil {
 		return err
 	}
-	resp, err := api.ImagePull(ctx, reference.FamiliarString(named), popts)
-	if err != nil {
-		return err
+	pull := func(ctx context.Context, ref string) error {
+		resp, err := api.ImagePull(ctx, ref, popts)
+		if err != nil {
+			return err
+		}
+		defer resp.Close()
+		return showTransfer(cli, o, resp, nil)
 	}
-	defer resp.Close()
-	if err := showTransfer(cli, o, resp); err != nil {
+	if !o.trust {
+		// Content trust: pull the signed digest of each tag (of every
+		// signed tag with -a), then tag it.
+		popts.All = false
+		var out io.Writer = cli.Out()
+		if o.quiet {
+			out = io.Discard
+		}
+		err = trust.Pull(ctx, cli, named, out, pull)
+	} else {
+		err = pull(ctx, reference.FamiliarString(named))
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(cli.Out(), named.String())
@@ -378,8 +396,20 @@ func runPush(ctx context.Context, cli *command.Cli, o *transferOptions, name str
 		return err
 	}
 	defer resp.Close()
-	if err := showTransfer(cli, o, resp); err != nil {
+	var signer *trust.PushSigner
+	var aux func(jsonstream.Message)
+	if !o.trust {
+		// Content trust: sign the digests the push reports.
+		signer = trust.NewPushSigner(cli)
+		aux = signer.Record
+	}
+	if err := showTransfer(cli, o, resp, aux); err != nil {
 		return err
+	}
+	if signer != nil {
+		if err := signer.Sign(ctx, named); err != nil {
+			return err
+		}
 	}
 	if o.quiet {
 		fmt.Fprintln(cli.Out(), named.String())

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"encoding/base64"
 	"strings"
 
 	"berth/internal/cli/command"
@@ -23,38 +22,54 @@ func serverKey(host string) string {
 	return host
 }
 
-// normalizeServer strips the scheme and path from a login argument.
-func normalizeServer(s string) string {
-	if s == "" {
+// loginServer is the server a login or logout argument names: Docker
+// Hub's key for none (or "docker.io"), else HOST[:PORT] without scheme
+// or path.
+func loginServer(arg string) string {
+	if arg == "" || arg == "docker.io" || arg == IndexServer {
 		return IndexServer
 	}
-	if serverKey(s) == IndexServer || s == IndexServer {
-		return IndexServer
-	}
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
-	s, _, _ = strings.Cut(s, "/")
-	return s
+	return convertToHostname(arg)
 }
 
 // EncodedAuthForImage returns the X-Registry-Auth value for the registry
-// of image, from config.json, or "" when none is stored.
+// of image, from config.json or its credential helper, or "" when none is
+// stored.
 func EncodedAuthForImage(cli *command.Cli, image string) string {
 	host := ""
 	if named, err := reference.ParseNormalizedNamed(image); err == nil {
 		host = reference.Domain(named)
 	}
-	ac, ok := cli.ConfigFile().Auths[serverKey(host)]
-	if !ok || ac.Auth == "" {
+	if enc := encodedAuth(cli, serverKey(host)); enc != "" {
+		return enc
+	}
+	// Like the docker CLI, send an empty configuration rather than no
+	// header: older daemons refuse a pull or push without one.
+	enc, _ := authconfig.Encode(registry.AuthConfig{})
+	return enc
+}
+
+// encodedAuth is the X-Registry-Auth value for server's stored
+// credentials, "" when there are none.
+func encodedAuth(cli *command.Cli, server string) string {
+	ac, ok := authConfigFor(cli, server)
+	if !ok {
 		return ""
 	}
-	raw, err := base64.StdEncoding.DecodeString(ac.Auth)
-	if err != nil {
-		return ""
-	}
-	user, pass, _ := strings.Cut(string(raw), ":")
-	enc, err := authconfig.Encode(registry.AuthConfig{Username: user, Password: pass, ServerAddress: serverKey(host), IdentityToken: ac.IdentityToken})
+	enc, err := authconfig.Encode(ac)
 	if err != nil {
 		return ""
 	}
 	return enc
+}
+
+// searchServer is the registry a search term names (dockerd's
+// splitReposSearchTerm): its first element when that holds a dot or a
+// colon or is "localhost", Docker Hub otherwise.
+func searchServer(term string) string {
+	first, _, ok := strings.Cut(term, "/")
+	if !ok || (first != "localhost" && !strings.ContainsAny(first, ".:")) {
+		return IndexServer
+	}
+	return serverKey(first)
 }

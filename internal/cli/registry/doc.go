@@ -1,5 +1,7 @@
-// Package registry implements login and logout and owns the registry
-// credentials berth keeps in the Docker CLI's config.json ("auths"), so
-// that pull and push can send them as X-Registry-Auth. Credential helpers
-// are not supported.
+// Package registry implements login, logout and search, and owns the
+// registry credentials berth keeps where the Docker CLI keeps them:
+// config.json's "auths" (base64 user:password, or an identity token), or
+// a docker-credential-* helper named by "credsStore" or, per registry,
+// "credHelpers" (store, get and erase over stdin and stdout). Pull, push
+// and search send them as X-Registry-Auth.
 package registry

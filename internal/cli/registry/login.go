@@ -3,7 +3,6 @@ package registry
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,9 +10,12 @@ import (
 
 	"berth/internal/cli/command"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type loginOptions struct {
@@ -35,7 +37,10 @@ func NewLoginCommand(cli *command.Cli) *cobra.Command {
 			if len(args) > 0 {
 				o.server = args[0]
 			}
-			return runLogin(cmd.Context(), cli, &o)
+			if err := verifyLoginFlags(cmd.Flags(), &o); err != nil {
+				return err
+			}
+			return runLogin(cmd.Context(), cli, cmd.Root().Name(), &o)
 		},
 		Annotations: map[string]string{command.AnnotationTop: "8"},
 	}
@@ -46,77 +51,145 @@ func NewLoginCommand(cli *command.Cli) *cobra.Command {
 	return cmd
 }
 
-func runLogin(ctx context.Context, cli *command.Cli, o *loginOptions) error {
-	if o.password != "" {
-		fmt.Fprintln(cli.Err(), "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
-		if o.passwordStdin {
-			return errors.New("--password and --password-stdin are mutually exclusive")
+// verifyLoginFlags rejects what the Docker CLI rejects before doing
+// anything, with its words.
+func verifyLoginFlags(flags *pflag.FlagSet, o *loginOptions) error {
+	if flags.Changed("password-stdin") {
+		if flags.Changed("password") {
+			return errors.New("conflicting options: cannot specify both --password and --password-stdin")
+		}
+		if !flags.Changed("username") {
+			return errors.New("the --password-stdin option requires --username to be set")
 		}
 	}
+	if flags.Changed("username") && o.user == "" {
+		return errors.New("username is empty")
+	}
+	if flags.Changed("password") && o.password == "" {
+		return errors.New("password is empty")
+	}
+	return nil
+}
+
+func runLogin(ctx context.Context, cli *command.Cli, prog string, o *loginOptions) error {
+	if o.password != "" {
+		fmt.Fprintln(cli.Err(), "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
+	}
 	if o.passwordStdin {
-		if o.user == "" {
-			return errors.New("Must provide --username with --password-stdin")
-		}
 		b, err := io.ReadAll(cli.In())
 		if err != nil {
 			return err
 		}
-		o.password = strings.TrimRight(string(b), "\r\n")
+		o.password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	}
-	server := normalizeServer(o.server)
+	server := loginServer(o.server)
+	st, err := credStoreFor(cli, server)
+	if err != nil {
+		return err
+	}
+
+	// With neither user nor password given, the stored credentials are
+	// tried first.
+	var stored registry.AuthConfig
+	var status string
+	err = nil
+	if o.user == "" && o.password == "" {
+		stored, err = st.Get(server)
+		if err == nil && stored.Username != "" && stored.Password != "" {
+			status, err = loginStored(ctx, cli, prog, st, server, stored)
+		}
+	}
+	if err != nil || stored.Username == "" || stored.Password == "" {
+		if status, err = loginUser(ctx, cli, st, o, stored.Username, server); err != nil {
+			return err
+		}
+	}
+	if status != "" {
+		fmt.Fprintln(cli.Out(), status)
+	}
+	return nil
+}
+
+// loginStored logs in with the credentials already stored for server.
+func loginStored(ctx context.Context, cli *command.Cli, prog string, st credStore, server string, ac registry.AuthConfig) (string, error) {
+	fmt.Fprintf(cli.Err(), "Authenticating with existing credentials... [Username: %s]\n", ac.Username)
+	fmt.Fprintf(cli.Err(), "\n Info -> To login with a different account, run '%s logout' followed by '%s login'\n\n\n", prog, prog)
+	api, err := cli.Client()
+	if err != nil {
+		return "", err
+	}
+	res, err := api.RegistryLogin(ctx, client.RegistryLoginOptions{Username: ac.Username, Password: ac.Password, ServerAddress: server})
+	if err != nil {
+		if cerrdefs.IsUnauthorized(err) {
+			fmt.Fprintln(cli.Err(), "Stored credentials invalid or expired")
+		} else {
+			fmt.Fprintf(cli.Err(), "Login did not succeed, error: %s\n", err)
+		}
+	}
+	if res.Auth.IdentityToken != "" {
+		ac.Password, ac.IdentityToken = "", res.Auth.IdentityToken
+	}
+	ac.ServerAddress = server
+	if serr := st.Store(ac); serr != nil {
+		return "", fmt.Errorf("Error saving credentials: %w", serr)
+	}
+	return res.Auth.Status, err
+}
+
+// loginUser asks for what the flags did not give, logs in and stores the
+// credentials.
+func loginUser(ctx context.Context, cli *command.Cli, st credStore, o *loginOptions, defaultUser, server string) (string, error) {
+	if (o.user == "" || o.password == "") && !cli.In().IsTerminal() {
+		return "", errors.New("Error: Cannot perform an interactive login from a non TTY device")
+	}
 	in := bufio.NewReader(cli.In())
-	if o.user == "" {
-		fmt.Fprint(cli.Out(), "Username: ")
+	user := strings.TrimSpace(o.user)
+	if user == "" {
+		if server == IndexServer {
+			fmt.Fprintln(cli.Out(), "Log in with your Docker ID or email address to push and pull images from Docker Hub. If you don't have a Docker ID, head over to https://hub.docker.com/ to create one.")
+		}
+		prompt := "Username: "
+		if defaultUser = strings.TrimSpace(defaultUser); defaultUser != "" {
+			prompt = fmt.Sprintf("Username (%s): ", defaultUser)
+		}
+		fmt.Fprint(cli.Out(), prompt)
 		line, _ := in.ReadString('\n')
-		o.user = strings.TrimSpace(line)
-		if o.user == "" {
-			return errors.New("Error: Non-null Username Required")
+		if user = strings.TrimSpace(line); user == "" {
+			user = defaultUser
+		}
+		if user == "" {
+			return "", errors.New("error: username is required")
 		}
 	}
-	if o.password == "" {
-		fmt.Fprint(cli.Out(), "Password: ")
-		if cli.In().IsTerminal() {
-			if st, err := term.SaveState(cli.In().FD()); err == nil {
-				_ = term.DisableEcho(cli.In().FD(), st)
-				defer func() { _ = term.RestoreTerminal(cli.In().FD(), st) }()
-			}
+	password := o.password
+	if strings.TrimSpace(password) == "" {
+		if st, err := term.SaveState(cli.In().FD()); err == nil {
+			_ = term.DisableEcho(cli.In().FD(), st)
+			defer func() { _ = term.RestoreTerminal(cli.In().FD(), st) }()
 		}
+		fmt.Fprint(cli.Out(), "Password: ")
 		line, _ := in.ReadString('\n')
 		fmt.Fprintln(cli.Out())
-		o.password = strings.TrimRight(line, "\r\n")
-		if o.password == "" {
-			return errors.New("Error: Password Required")
+		if password = strings.TrimSpace(line); password == "" {
+			return "", errors.New("error: password is required")
 		}
 	}
 	api, err := cli.Client()
 	if err != nil {
-		return err
+		return "", err
 	}
-	res, err := api.RegistryLogin(ctx, client.RegistryLoginOptions{Username: o.user, Password: o.password, ServerAddress: server})
+	res, err := api.RegistryLogin(ctx, client.RegistryLoginOptions{Username: user, Password: password, ServerAddress: server})
 	if err != nil {
-		return err
+		return "", err
 	}
-	cf := cli.ConfigFile()
-	ac := AuthConfigFor(o.user, o.password)
+	ac := registry.AuthConfig{Username: user, Password: password, ServerAddress: server}
 	if res.Auth.IdentityToken != "" {
-		ac.Auth = ""
-		ac.IdentityToken = res.Auth.IdentityToken
+		ac.Password, ac.IdentityToken = "", res.Auth.IdentityToken
 	}
-	cf.Auths[server] = ac
-	if err := cf.Save(); err != nil {
-		return fmt.Errorf("Error saving credentials: %w", err)
+	if err := st.Store(ac); err != nil {
+		return "", fmt.Errorf("Error saving credentials: %w", err)
 	}
-	fmt.Fprintf(cli.Err(), "WARNING! Your credentials are stored unencrypted in '%s'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n\n", cf.Path())
-	if res.Auth.Status != "" && res.Auth.Status != "Login Succeeded" {
-		fmt.Fprintln(cli.Out(), res.Auth.Status)
-	}
-	fmt.Fprintln(cli.Out(), "Login Succeeded")
-	return nil
-}
-
-// AuthConfigFor encodes user:password as config.json stores it.
-func AuthConfigFor(user, password string) command.AuthConfig {
-	return command.AuthConfig{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
+	return res.Auth.Status, nil
 }
 
 // NewLogoutCommand returns `logout`.
@@ -131,20 +204,39 @@ func NewLogoutCommand(cli *command.Cli) *cobra.Command {
 			if len(args) > 0 {
 				server = args[0]
 			}
-			server = normalizeServer(server)
-			cf := cli.ConfigFile()
-			if _, ok := cf.Auths[server]; !ok {
-				fmt.Fprintf(cli.Out(), "Not logged in to %s\n", server)
-				return nil
-			}
-			fmt.Fprintf(cli.Out(), "Removing login credentials for %s\n", server)
-			delete(cf.Auths, server)
-			if err := cf.Save(); err != nil {
-				return fmt.Errorf("could not erase credentials: %w", err)
-			}
-			return nil
+			return runLogout(cli, server)
 		},
 		Annotations:           map[string]string{command.AnnotationTop: "9"},
 		DisableFlagsInUseLine: true,
 	}
+}
+
+// runLogout forgets the credentials of server, under every key the
+// Docker CLI may have filed them (HOST, http://HOST, https://HOST, or the
+// argument as given).
+func runLogout(cli *command.Cli, server string) error {
+	keys := []string{IndexServer}
+	host := IndexServer
+	if server != "" {
+		host = convertToHostname(server)
+		keys = []string{server, host, "http://" + host, "https://" + host}
+	}
+	fmt.Fprintln(cli.Out(), "Removing login credentials for", host)
+	var failed []string
+	for _, k := range keys {
+		st, err := credStoreFor(cli, k)
+		if err == nil {
+			err = st.Erase(k)
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %s", k, err))
+		}
+	}
+	if len(failed) == len(keys) {
+		fmt.Fprintln(cli.Err(), "WARNING: could not erase credentials:")
+		for _, f := range failed {
+			fmt.Fprintln(cli.Err(), f)
+		}
+	}
+	return nil
 }

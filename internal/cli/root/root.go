@@ -12,6 +12,7 @@ import (
 	"berth/internal/cli/network"
 	"berth/internal/cli/registry"
 	"berth/internal/cli/system"
+	"berth/internal/cli/trust"
 	"berth/internal/cli/volume"
 
 	"github.com/spf13/cobra"
@@ -105,6 +106,8 @@ func NewRootCommand(cli *command.Cli) *cobra.Command {
 		// Registry and system.
 		registry.NewLoginCommand(cli),
 		registry.NewLogoutCommand(cli),
+		registry.NewSearchCommand(cli),
+		trust.NewTrustCommand(cli),
 		system.NewEventsCommand(cli),
 		system.NewInfoCommand(cli),
 		system.NewInspectCommand(cli),

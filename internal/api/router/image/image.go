@@ -269,7 +269,3 @@ type legacyInspect struct {
 	*imagetypes.InspectResponse
 	VirtualSize int64 `json:"VirtualSize"`
 }
-
-func (rt *Router) search(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	return errdefs.NotImplemented(errors.New("searching a registry is not supported by berth yet"))
-}
