@@ -751,28 +751,6 @@ func installCA(t *testing.T, hostport string, caPEM []byte) {
 	}
 }
 
-// verifiedHostName is a name for this host that resolves to 127.0.0.1
-// but is neither "localhost" nor an IP address: berthd (like dockerd)
-// treats loopback registries as insecure and would not verify their
-// certificates, so the TLS test reaches its registry by the host's name.
-func verifiedHostName(t *testing.T) string {
-	t.Helper()
-	name, err := os.Hostname()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := net.LookupHost(name)
-	if err != nil || name == "localhost" || net.ParseIP(name) != nil {
-		t.Skipf("the host's name %q does not resolve (%v) to a non-localhost name for 127.0.0.1 (/etc/hosts)", name, err)
-	}
-	for _, a := range addrs {
-		if a != "127.0.0.1" {
-			t.Skipf("the host's name %q resolves to %v, not only to 127.0.0.1: the TLS test needs a name for 127.0.0.1 that is not \"localhost\"", name, addrs)
-		}
-	}
-	return name
-}
-
 // dockerConfig is the CLI configuration file a login wrote.
 type dockerConfig struct {
 	Auths map[string]struct {
