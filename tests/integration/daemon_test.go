@@ -86,6 +86,13 @@ func newDaemon() (*daemon, error) {
 // everything it left behind) when the test ends.
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
+	return startDaemonConfig(t, "")
+}
+
+// startDaemonConfig is startDaemon with config as the daemon's daemon.json
+// (written before berthd starts; "" keeps the harness's default).
+func startDaemonConfig(t *testing.T, config string) *daemon {
+	t.Helper()
 	if the.skip != "" {
 		t.Skip(the.skip)
 	}
@@ -106,6 +113,11 @@ func startDaemon(t *testing.T) *daemon {
 			t.Errorf("teardown: %s", problem)
 		}
 	})
+	if config != "" {
+		if err := os.WriteFile(d.config, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := d.start(); err != nil {
 		t.Fatalf("starting berthd: %v", err)
 	}

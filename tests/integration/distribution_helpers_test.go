@@ -264,40 +264,6 @@ func rmAtEnd(t *testing.T, d *daemon, name string) {
 	})
 }
 
-// startDaemonConfig is startDaemon with config as the daemon's
-// daemon.json (the harness gives every daemon its own file, {} by
-// default); it is written before berthd starts.
-func startDaemonConfig(t *testing.T, config string) *daemon {
-	t.Helper()
-	if the.skip != "" {
-		t.Skip(the.skip)
-	}
-	for _, b := range []string{"berthd", "berth-shim"} {
-		if err := the.buildErrs[b]; err != nil && !referenceDaemon() {
-			t.Fatalf("%s did not build: %v", b, err)
-		}
-	}
-	d, err := newDaemon()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("berthd log:\n%s", d.logTail(0, 200))
-		}
-		for _, problem := range d.teardown() {
-			t.Errorf("teardown: %s", problem)
-		}
-	})
-	if err := os.WriteFile(d.config, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.start(); err != nil {
-		t.Fatalf("starting berthd: %v", err)
-	}
-	return d
-}
-
 // skopeo runs skopeo and fails the test unless it succeeds.
 func skopeo(t *testing.T, args ...string) string {
 	t.Helper()

@@ -3,12 +3,16 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // psAll is `ps -aq --no-trunc`, sorted as printed.
@@ -271,4 +275,186 @@ func TestMountBadInput(t *testing.T) {
 			t.Errorf("a refused --mount made its source")
 		}
 	})
+}
+
+// sharedMount bind-mounts dir onto itself and makes it a shared mount,
+// undone when the test ends (with whatever was mounted under it).
+func sharedMount(t *testing.T, dir string) {
+	t.Helper()
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", dir, err)
+	}
+}
+
+// mountTmpfs mounts a tmpfs holding one file, hello, at dir on the host.
+func mountTmpfs(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount tmpfs at %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "hello"), []byte("from-host-mount"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBindPropagation: shared and slave propagation need a source whose
+// host mount is shared (Docker's refusals otherwise); with one, a mount
+// made on the host under the source after the container started shows
+// inside an rshared or rslave bind and not inside a private one. A bind
+// that holds the data root defaults to rslave.
+func TestBindPropagation(t *testing.T) {
+	d := sharedDaemon(t)
+	eachClient(t, d, func(t *testing.T, c *client) {
+		src := t.TempDir()
+		// The source lies on the root filesystem, a private mount here.
+		mnt, err := hostMountOf(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refusals := []struct{ mount, want string }{
+			{"type=bind,source=" + src + ",target=/m,bind-propagation=rshared", "path " + src + " is mounted on " + mnt + " but it is not a shared mount"},
+			{"type=bind,source=" + src + ",target=/m,bind-propagation=slave", "path " + src + " is mounted on " + mnt + " but it is not a shared or slave mount"},
+		}
+		for _, r := range refusals {
+			name := c.uniqueName("noprop")
+			rmAtEnd(t, d, name)
+			res := c.run("run", "--name", name, "--mount", r.mount, "busybox", "true")
+			if res.code == 0 || !strings.Contains(res.stderr, r.want) {
+				t.Errorf("--mount %s on a private mount: %s\nwant %q", r.mount, res, r.want)
+			}
+		}
+
+		sharedMount(t, src)
+		if err := os.Mkdir(filepath.Join(src, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		binds := []struct {
+			doc, flag, arg, prop string
+			visible              bool
+		}{
+			{"--mount rshared", "--mount", "type=bind,source=" + src + ",target=/m,bind-propagation=rshared", "rshared", true},
+			{"-v :rslave", "-v", src + ":/m:rslave", "rslave", true},
+			{"-v :shared", "-v", src + ":/m:shared", "shared", true},
+			{"-v default", "-v", src + ":/m", "rprivate", false},
+			{"--mount private", "--mount", "type=bind,source=" + src + ",target=/m,bind-propagation=private", "private", false},
+		}
+		names := make([]string, len(binds))
+		for i, b := range binds {
+			names[i] = c.uniqueName("prop")
+			rmAtEnd(t, d, names[i])
+			c.ok("run", "-d", "--name", names[i], b.flag, b.arg, "busybox", "sleep", "300")
+			if got := c.inspect("{{range .Mounts}}{{.Propagation}}{{end}}", names[i]); got != b.prop {
+				t.Errorf("%s: inspect Propagation %q, want %q", b.doc, got, b.prop)
+			}
+		}
+		// Only now, with every container running, the host mounts under src.
+		mountTmpfs(t, filepath.Join(src, "sub"))
+		for i, b := range binds {
+			r := c.run("exec", names[i], "cat", "/m/sub/hello")
+			if seen := r.code == 0 && r.stdout == "from-host-mount"; seen != b.visible {
+				t.Errorf("%s: the host's later mount seen inside: %v, want %v (%s)", b.doc, seen, b.visible, r)
+			}
+		}
+
+		// A bind holding the data root: rslave unless chosen, and then
+		// only rslave or rshared. Its source is a private mount, so the
+		// slave propagation falls back to private, as dockerd's does.
+		name := c.uniqueName("rootbind")
+		rmAtEnd(t, d, name)
+		c.ok("run", "--name", name, "-v", d.root+":/root-parent:ro", "busybox", "true")
+		if got := c.inspect("{{range .Mounts}}{{.Propagation}}{{end}}", name); got != "rslave" {
+			t.Errorf("bind of the data root's parent: Propagation %q, want rslave", got)
+		}
+		r := c.expectExit(125, "run", "--rm", "-v", d.root+":/root-parent:private", "busybox", "true")
+		if !strings.Contains(r.stderr, `must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root`) {
+			t.Errorf("private bind of the data root's parent: %s", r)
+		}
+	})
+}
+
+// hostMountOf is the mount point of the host mount that holds path.
+func hostMountOf(path string) (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMount(f[4])
+		if (mp == "/" || path == mp || strings.HasPrefix(path, mp+"/")) && len(mp) >= len(best) {
+			best = mp
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("no mount holds %s", path)
+	}
+	return best, nil
+}
+
+// TestBindRecursive: a read-only bind is read-only with its submounts too
+// (rro) unless bind-recursive=writable; bind-recursive=readonly insists
+// on it; bind-recursive=disabled leaves submounts out. The flag is the
+// Docker CLI's (berth's CLI parses --mount in internal/cli).
+func TestBindRecursive(t *testing.T) {
+	d := sharedDaemon(t)
+	c := d.client(t, "docker")
+	src := t.TempDir()
+	mountTmpfs(t, filepath.Join(src, "sub"))
+	const probe = `ls /m/sub; touch /m/top 2>/dev/null && echo top-rw || echo top-ro; touch /m/sub/x 2>/dev/null && echo sub-rw || echo sub-ro`
+	cases := []struct {
+		doc  string
+		args []string
+		want string
+	}{
+		{"--mount readonly", []string{"--mount", "type=bind,source=" + src + ",target=/m,readonly"}, "hello\ntop-ro\nsub-ro"},
+		{"-v :ro", []string{"-v", src + ":/m:ro"}, "hello\ntop-ro\nsub-ro"},
+		{"bind-recursive=readonly", []string{"--mount", "type=bind,source=" + src + ",target=/m,readonly,bind-recursive=readonly,bind-propagation=rprivate"}, "hello\ntop-ro\nsub-ro"},
+		{"bind-recursive=writable", []string{"--mount", "type=bind,source=" + src + ",target=/m,readonly,bind-recursive=writable"}, "hello\ntop-ro\nsub-rw"},
+		{"bind-recursive=disabled", []string{"--mount", "type=bind,source=" + src + ",target=/m,bind-recursive=disabled"}, "top-rw\nsub-rw"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.doc, func(t *testing.T) {
+			c := d.client(t, "docker")
+			// Each case starts from the tmpfs's one file and the bare source.
+			_ = os.Remove(filepath.Join(src, "sub", "x"))
+			_ = os.Remove(filepath.Join(src, "top"))
+			args := append(append([]string{"run", "--rm"}, tc.args...), "busybox", "sh", "-c", probe)
+			if got := c.okTrim(args...); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The Docker CLI refuses this itself; the daemon refuses it at start.
+	name := c.uniqueName("rconflict")
+	rmAtEnd(t, d, name)
+	body := `{"Image":"busybox","Cmd":["true"],"HostConfig":{"Mounts":[{"Type":"bind","Source":"` + src + `","Target":"/m","BindOptions":{"ReadOnlyNonRecursive":true}}]}}`
+	if code, _, out, err := d.api("POST", "/containers/create?name="+name, "application/json", strings.NewReader(body)); err != nil || code != 201 {
+		t.Fatalf("create: %d %s %v", code, out, err)
+	}
+	code, _, out, err := d.api("POST", "/containers/"+name+"/start", "", nil)
+	var msg struct{ Message string }
+	_ = json.Unmarshal(out, &msg)
+	if err != nil || code != 500 || msg.Message != "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive" {
+		t.Errorf("start with ReadOnlyNonRecursive but not ReadOnly: %d %s %v", code, out, err)
+	}
 }

@@ -316,41 +316,6 @@ func TestNetworkContainerModeStatsAndRestart(t *testing.T) {
 	})
 }
 
-// startDaemonWithConfig is startDaemon with daemon.json set to config.
-func startDaemonWithConfig(t *testing.T, config string) *daemon {
-	t.Helper()
-	if the.skip != "" {
-		t.Skip(the.skip)
-	}
-	for _, b := range []string{"berthd", "berth-shim"} {
-		if err := the.buildErrs[b]; err != nil {
-			t.Fatalf("%s did not build: %v", b, err)
-		}
-	}
-	d, err := newDaemon()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("berthd log:\n%s", d.logTail(0, 200))
-		}
-		for _, problem := range d.teardown() {
-			t.Errorf("teardown: %s", problem)
-		}
-	})
-	if err := os.WriteFile(d.config, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.start(); err != nil {
-		t.Fatalf("starting berthd: %v", err)
-	}
-	if err := d.importBusybox(); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // TestNetworkDaemonBridgeOptions: daemon.json's bip, fixed-cidr, mtu,
 // default-address-pools and icc on a private daemon.
 func TestNetworkDaemonBridgeOptions(t *testing.T) {
@@ -362,7 +327,10 @@ func TestNetworkDaemonBridgeOptions(t *testing.T) {
 		"bip": bip.String(), "fixed-cidr": fixed.String(), "mtu": 1400, "icc": false,
 		"default-address-pools": []map[string]any{{"base": poolNet.String(), "size": 26}},
 	})
-	d := startDaemonWithConfig(t, string(cfg))
+	d := startDaemonConfig(t, string(cfg))
+	if err := d.importBusybox(); err != nil {
+		t.Fatal(err)
+	}
 	eachClient(t, d, func(t *testing.T, c *client) {
 		if got, want := c.okTrim("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{.IPRange}}{{end}}", "bridge"),
 			fmt.Sprintf("%s %s %s", bipNet, bip.Addr(), fixed); got != want {

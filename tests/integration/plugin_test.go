@@ -24,13 +24,14 @@ type volumePlugin struct {
 	mu      sync.Mutex
 	methods []string
 	bodies  map[string]map[string]string // method -> last request body
+	vols    map[string]bool              // its volumes: made by Create, dropped by Remove
 }
 
 func startVolumePlugin(t *testing.T) *volumePlugin {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	p := &volumePlugin{name: "berth-test-" + hex.EncodeToString(b), dataDir: t.TempDir(), bodies: map[string]map[string]string{}}
+	p := &volumePlugin{name: "berth-test-" + hex.EncodeToString(b), dataDir: t.TempDir(), bodies: map[string]map[string]string{}, vols: map[string]bool{}}
 	const dir = "/run/docker/plugins"
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -60,12 +61,16 @@ func (p *volumePlugin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.methods = append(p.methods, method)
 	p.bodies[method] = flat
-	p.mu.Unlock()
 	mp := filepath.Join(p.dataDir, filepath.Base(flat["Name"]))
 	var resp any = map[string]string{"Err": ""}
 	switch method {
+	case "VolumeDriver.Create":
+		p.vols[flat["Name"]] = true
+	case "VolumeDriver.Remove":
+		delete(p.vols, flat["Name"])
 	case "Plugin.Activate":
 		resp = map[string][]string{"Implements": {"VolumeDriver"}}
 	case "VolumeDriver.Capabilities":
@@ -79,9 +84,17 @@ func (p *volumePlugin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "VolumeDriver.Path":
 		resp = map[string]string{"Mountpoint": mp}
 	case "VolumeDriver.Get":
-		resp = map[string]any{"Volume": map[string]string{"Name": flat["Name"], "Mountpoint": mp}}
+		if !p.vols[flat["Name"]] {
+			resp = map[string]string{"Err": "no such volume"}
+			break
+		}
+		resp = map[string]any{"Volume": map[string]any{"Name": flat["Name"], "Mountpoint": mp, "Status": map[string]string{"backend": "test"}}}
 	case "VolumeDriver.List":
-		resp = map[string]any{"Volumes": []any{}}
+		vols := []map[string]string{}
+		for name := range p.vols {
+			vols = append(vols, map[string]string{"Name": name, "Mountpoint": filepath.Join(p.dataDir, name)})
+		}
+		resp = map[string]any{"Volumes": vols}
 	}
 	w.Header().Set("Content-Type", "application/vnd.docker.plugins.v1.2+json")
 	_ = json.NewEncoder(w).Encode(resp)
@@ -122,12 +135,32 @@ func TestVolumePlugin(t *testing.T) {
 		if got := c.okTrim("volume", "create", "--driver", p.name, "--opt", "color=blue", vol); got != vol {
 			t.Fatalf("volume create printed %q", got)
 		}
-		if got := c.okTrim("volume", "inspect", "--format", "{{.Driver}} {{.Mountpoint}}", vol); got != p.name+" "+filepath.Join(p.dataDir, vol) {
+		// inspect asks the plugin (VolumeDriver.Get): its status shows.
+		if got := c.okTrim("volume", "inspect", "--format", "{{.Driver}} {{.Mountpoint}} {{.Status.backend}}", vol); got != p.name+" "+filepath.Join(p.dataDir, vol)+" test" {
 			t.Fatalf("inspect: %q", got)
 		}
 		if got := lines(c.ok("volume", "ls", "-q", "--filter", "driver="+p.name)); !slices.Equal(got, []string{vol}) {
 			t.Fatalf("ls --filter driver: %v", got)
 		}
+		// ls merges what the plugin lists (VolumeDriver.List) with berth's
+		// records: a volume made behind berth's back is listed too.
+		outside := c.uniqueName("outside")
+		p.mu.Lock()
+		p.vols[outside] = true
+		p.mu.Unlock()
+		want := []string{p.name + " " + outside, p.name + " " + vol}
+		slices.Sort(want)
+		got := lines(c.ok("volume", "ls", "--filter", "driver="+p.name, "--format", "{{.Driver}} {{.Name}}"))
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("ls of the plugin's volumes: %v, want %v", got, want)
+		}
+		if all := c.ok("volume", "ls", "-q"); !strings.Contains(all, outside) || !strings.Contains(all, vol) {
+			t.Fatalf("plain ls misses the plugin's volumes: %q", all)
+		}
+		p.mu.Lock()
+		delete(p.vols, outside)
+		p.mu.Unlock()
 		c.ok("run", "--rm", "-v", vol+":/data", "busybox", "sh", "-c", "echo x > /data/f")
 		data, err := os.ReadFile(filepath.Join(p.dataDir, vol, "f"))
 		if err != nil || string(data) != "x\n" {
@@ -139,9 +172,9 @@ func TestVolumePlugin(t *testing.T) {
 			t.Fatalf("inspect after rm: %s", r)
 		}
 
-		want := []string{"Plugin.Activate", "VolumeDriver.Create", "VolumeDriver.Mount", "VolumeDriver.Unmount", "VolumeDriver.Remove"}
-		if got := p.calls(); !slices.Equal(got, want) {
-			t.Fatalf("plugin calls:\n got %v\nwant %v", got, want)
+		order := []string{"Plugin.Activate", "VolumeDriver.Create", "VolumeDriver.Mount", "VolumeDriver.Unmount", "VolumeDriver.Remove"}
+		if got := p.calls(); !slices.Equal(got, order) {
+			t.Fatalf("plugin calls:\n got %v\nwant %v", got, order)
 		}
 		if b := p.body("VolumeDriver.Create"); b["Name"] != vol {
 			t.Errorf("Create body: %v", b)
