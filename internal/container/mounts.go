@@ -10,23 +10,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"berth/internal/errdefs"
+	"berth/internal/runtime"
 )
 
 // Volumes is what containers need from the volume service.
@@ -56,11 +52,20 @@ type MountPoint struct {
 	Propagation mount.Propagation `json:"propagation,omitempty"`
 	// CopyUp: the image's content at Destination is still to be copied
 	// into the volume (on the first start, if the volume is empty).
-	CopyUp       bool              `json:"copy_up,omitempty"`
-	NonRecursive bool              `json:"non_recursive,omitempty"` // bind-recursive=disabled
-	CreateSource bool              `json:"create_source,omitempty"` // -v: a missing bind source is made at start
-	TmpfsOptions []string          `json:"tmpfs_options,omitempty"` // size=…, mode=…
-	VolumeOpts   map[string]string `json:"-"`                       // driver options to create a missing volume with
+	CopyUp       bool `json:"copy_up,omitempty"`
+	NonRecursive bool `json:"non_recursive,omitempty"` // bind-recursive=disabled
+	// ReadOnlyNonRecursive (bind-recursive=writable): submounts of a
+	// read-only bind stay writable. ReadOnlyForceRecursive
+	// (bind-recursive=readonly): they are made read-only too, or the start
+	// fails. Neither: read-only too where the kernel can.
+	ReadOnlyNonRecursive   bool `json:"ro_non_recursive,omitempty"`
+	ReadOnlyForceRecursive bool `json:"ro_force_recursive,omitempty"`
+	// ExplicitPropagation: the user chose Propagation (a bind in the data
+	// root otherwise defaults to rslave, and falls back to private).
+	ExplicitPropagation bool              `json:"explicit_propagation,omitempty"`
+	CreateSource        bool              `json:"create_source,omitempty"` // -v: a missing bind source is made at start
+	TmpfsOptions        []string          `json:"tmpfs_options,omitempty"` // size=…, mode=…
+	VolumeOpts          map[string]string `json:"-"`                       // driver options to create a missing volume with
 
 	created bool // this create made the volume (undone if the create fails)
 }
@@ -172,11 +177,15 @@ func parseBind(raw string) (MountPoint, error) {
 	mp := MountPoint{Destination: dst, RW: rw, Mode: mode}
 	if path.IsAbs(src) {
 		mp.Type, mp.Source, mp.CreateSource = mount.TypeBind, path.Clean(src), true
-		mp.Propagation = prop
+		mp.Propagation, mp.ExplicitPropagation = prop, prop != ""
 		if mp.Propagation == "" {
 			mp.Propagation = mount.PropagationRPrivate
 		}
 	} else {
+		if prop != "" {
+			// dockerd turns the mode into BindOptions, which a volume refuses.
+			return MountPoint{}, errdefs.Invalid(fmt.Errorf("invalid volume specification: '%s': %w", raw, mountConfigError{mount.TypeVolume, errors.New("field BindOptions must not be specified")}))
+		}
 		mp.Type, mp.Name, mp.CopyUp = mount.TypeVolume, src, copyData
 		if src != "" && mode == "" {
 			mp.Mode = "z" // dockerd's default label mode for named volumes
@@ -220,9 +229,10 @@ func parseMount(m mount.Mount) (MountPoint, error) {
 				if !validPropagations[o.Propagation] {
 					return fail(fmt.Errorf("invalid propagation mode: %s", o.Propagation))
 				}
-				mp.Propagation = o.Propagation
+				mp.Propagation, mp.ExplicitPropagation = o.Propagation, true
 			}
 			mp.NonRecursive = o.NonRecursive
+			mp.ReadOnlyNonRecursive, mp.ReadOnlyForceRecursive = o.ReadOnlyNonRecursive, o.ReadOnlyForceRecursive
 			mp.CreateSource = o.CreateMountpoint
 		}
 		if !path.IsAbs(m.Source) {
@@ -334,8 +344,9 @@ func (s *Service) planMounts(c *Container) ([]MountPoint, error) {
 	// --volumes-from first: -v and --mount replace what they bring.
 	for _, ref := range hc.VolumesFrom {
 		name, mode, _ := strings.Cut(ref, ":")
-		rw, _, _, ok := parseMode(mode)
-		if !ok {
+		// Propagation and copy modes are the original mount's to choose.
+		rw, _, prop, ok := parseMode(mode)
+		if !ok || prop != "" || strings.Contains(","+mode+",", ",nocopy,") {
 			return nil, errdefs.Invalid(fmt.Errorf("invalid mode: %s", mode))
 		}
 		other, err := s.store.get(name)
@@ -374,6 +385,9 @@ func (s *Service) planMounts(c *Container) ([]MountPoint, error) {
 	}
 	for _, raw := range hc.Binds {
 		mp, err := parseBind(raw)
+		if err == nil {
+			err = s.dataRootPropagation(&mp)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -386,6 +400,9 @@ func (s *Service) planMounts(c *Container) ([]MountPoint, error) {
 	}
 	for _, m := range hc.Mounts {
 		mp, err := parseMount(m)
+		if err == nil {
+			err = s.dataRootPropagation(&mp)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -549,32 +566,90 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container, rootfs string)
 				}
 			}
 		}
-		o := []string{"rbind"}
-		if mp.NonRecursive {
-			o[0] = "bind"
-		}
-		prop := string(mp.Propagation)
-		if prop == "" {
-			prop = string(mount.PropagationRPrivate)
-		}
-		o = append(o, prop)
-		if !mp.RW {
-			o = append(o, "ro")
+		o, err := s.bindOptions(c.ID, mp, src)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, specs.Mount{Destination: mp.Destination, Type: "bind", Source: src, Options: o})
 	}
 	if copied {
+		// Persisted with the start's own save (saveAsync): no disk write
+		// here. Should a crash lose it, the copy-up is tried again, and
+		// copyUp fills only a volume that is still empty.
 		c.mu.Lock()
 		for i := range c.MountPoints {
 			if i < len(mps) && c.MountPoints[i].Destination == mps[i].Destination {
 				c.MountPoints[i].CopyUp = mps[i].CopyUp
 			}
 		}
-		err := s.store.saveLocked(c)
 		c.mu.Unlock()
-		logErr(s.log, "save container state", err, "container_id", c.ID)
 	}
 	return out, nil
+}
+
+// dataRootPropagation applies dockerd's rule for a bind whose source holds
+// the data root or lies in it: rslave unless the user chose a propagation,
+// and only rslave or rshared if they did.
+func (s *Service) dataRootPropagation(mp *MountPoint) error {
+	root := s.cfg.DataRoot
+	if mp.Type != mount.TypeBind || root == "" || !(within(mp.Source, root) || within(root, mp.Source)) {
+		return nil
+	}
+	switch {
+	case !mp.ExplicitPropagation:
+		mp.Propagation = mount.PropagationRSlave
+	case mp.Propagation != mount.PropagationRSlave && mp.Propagation != mount.PropagationRShared:
+		return errdefs.Invalid(fmt.Errorf(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: %q, bind mount source: %q, propagation: %q`, root, mp.Source, mp.Propagation))
+	}
+	return nil
+}
+
+// bindOptions are the OCI options of a bind (or volume) mount at start, as
+// dockerd's WithMounts and setupMounts make them: rbind (bind with
+// bind-recursive=disabled); rro for read-only (ro where submounts are to
+// stay writable, or the kernel cannot); the propagation, which the source's
+// host mount must allow (shared needs a shared mount, slave a shared or
+// slave one; a bind in the data root that did not ask for it falls back).
+func (s *Service) bindOptions(containerID string, mp *MountPoint, src string) ([]string, error) {
+	if mp.Type == mount.TypeBind {
+		// dockerd finds these while making the spec: a system error (500).
+		switch {
+		case mp.RW && mp.ReadOnlyNonRecursive:
+			return nil, errors.New("mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive")
+		case mp.RW && mp.ReadOnlyForceRecursive:
+			return nil, errors.New("mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive")
+		case mp.ReadOnlyNonRecursive && mp.ReadOnlyForceRecursive:
+			return nil, errors.New("mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive")
+		}
+	}
+	o := []string{"rbind"}
+	if mp.NonRecursive {
+		o[0] = "bind"
+	}
+	if !mp.RW {
+		ro := "rro"
+		if mp.ReadOnlyNonRecursive {
+			ro = "ro"
+		} else if err := runtime.RecursiveReadOnlySupported(); err != nil {
+			if mp.ReadOnlyForceRecursive {
+				return nil, err
+			}
+			ro = "ro"
+		}
+		o = append(o, ro)
+	}
+	prop := mp.Propagation
+	if prop == "" {
+		prop = mount.PropagationRPrivate
+	}
+	if err := runtime.CheckSourcePropagation(src, string(prop)); err != nil {
+		slave := prop == mount.PropagationSlave || prop == mount.PropagationRSlave
+		if !slave || mp.ExplicitPropagation || !(within(src, s.cfg.DataRoot) || within(s.cfg.DataRoot, src)) {
+			return nil, err
+		}
+		s.log.Warn("Falling back to default propagation for bind source in daemon root", "container_id", containerID, "source", src)
+	}
+	return append(o, string(prop)), nil
 }
 
 // releaseVolumes is the end of a run: c no longer has its volumes mounted.
@@ -604,118 +679,4 @@ func apiMountPoints(mps []MountPoint) []container.MountPoint {
 		})
 	}
 	return out
-}
-
-// copyUp fills an empty volume (at dst on the host) with what the image
-// has at dest (read in the mounted rootfs), keeping owners, modes, times
-// and links, as dockerd's copy-up does. A volume with anything in it, or
-// a path the image lacks, is left as it is.
-func copyUp(rootfs, dest, dst string) error {
-	src, err := securejoin.SecureJoin(rootfs, dest)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(src)
-	if err != nil || !fi.IsDir() {
-		return nil
-	}
-	entries, err := os.ReadDir(dst)
-	if err != nil {
-		return err
-	}
-	if len(entries) > 0 {
-		return nil
-	}
-	if err := copyTree(src, dst); err != nil {
-		return err
-	}
-	return copyMeta(src, dst, fi)
-}
-
-// copyTree copies the content of directory src into the existing dst.
-func copyTree(src, dst string) error {
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
-		fi, err := os.Lstat(s)
-		if err != nil {
-			return err
-		}
-		if err := copyEntry(s, d, fi); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func copyEntry(s, d string, fi os.FileInfo) error {
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	switch m := fi.Mode(); {
-	case m.IsDir():
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return err
-		}
-		if err := copyTree(s, d); err != nil {
-			return err
-		}
-	case m&os.ModeSymlink != 0:
-		target, err := os.Readlink(s)
-		if err != nil {
-			return err
-		}
-		if err := os.Symlink(target, d); err != nil {
-			return err
-		}
-	case m.IsRegular():
-		if err := copyFile(s, d); err != nil {
-			return err
-		}
-	case st != nil:
-		if err := unix.Mknod(d, st.Mode, int(st.Rdev)); err != nil {
-			return err
-		}
-	default:
-		return nil
-	}
-	return copyMeta(s, d, fi)
-}
-
-func copyFile(s, d string) error {
-	in, err := os.Open(s)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(d, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// copyMeta gives d the owner, mode and times of s (fi); symlinks get
-// owner and times only.
-func copyMeta(s, d string, fi os.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	if err := os.Lchown(d, int(st.Uid), int(st.Gid)); err != nil {
-		return err
-	}
-	if fi.Mode()&os.ModeSymlink == 0 {
-		// Chmod after chown: chown clears set-id bits.
-		if err := unix.Chmod(d, st.Mode&07777); err != nil {
-			return err
-		}
-	}
-	ts := []unix.Timespec{{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec}, {Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec}}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, d, ts, unix.AT_SYMLINK_NOFOLLOW)
 }

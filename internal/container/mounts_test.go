@@ -143,7 +143,8 @@ func TestParseBind(t *testing.T) {
 		{doc: "named volume", raw: "dbdata:/data", want: MountPoint{Type: mount.TypeVolume, Name: "dbdata", Destination: "/data", Mode: "z", RW: true, CopyUp: true}},
 		{doc: "named volume ro nocopy", raw: "dbdata:/data:ro,nocopy", want: MountPoint{Type: mount.TypeVolume, Name: "dbdata", Destination: "/data", Mode: "ro,nocopy"}},
 		{doc: "bind", raw: host + ":/app", want: MountPoint{Type: mount.TypeBind, Source: host, Destination: "/app", RW: true, Propagation: "rprivate", CreateSource: true}},
-		{doc: "bind ro shared Z", raw: host + ":/app/:ro,shared,Z", want: MountPoint{Type: mount.TypeBind, Source: host, Destination: "/app", Mode: "ro,shared,Z", Propagation: "shared", CreateSource: true}},
+		{doc: "bind ro shared Z", raw: host + ":/app/:ro,shared,Z", want: MountPoint{Type: mount.TypeBind, Source: host, Destination: "/app", Mode: "ro,shared,Z", Propagation: "shared", ExplicitPropagation: true, CreateSource: true}},
+		{doc: "volume with propagation", raw: "dbdata:/data:rshared", err: `invalid volume specification: 'dbdata:/data:rshared': invalid mount config for type "volume": field BindOptions must not be specified`},
 		{doc: "anonymous", raw: "/data", want: MountPoint{Type: mount.TypeVolume, Destination: "/data", RW: true, CopyUp: true}},
 		{doc: "bad mode", raw: "/x:/y:rx", err: "invalid mode: rx"},
 		{doc: "two rw modes", raw: "/x:/y:ro,rw", err: "invalid mode: ro,rw"},
@@ -185,7 +186,11 @@ func TestParseMount(t *testing.T) {
 		{doc: "bind readonly", m: mount.Mount{Type: "bind", Source: host, Target: "/app", ReadOnly: true},
 			want: MountPoint{Type: "bind", Source: host, Destination: "/app", Propagation: "rprivate"}},
 		{doc: "bind non-recursive slave", m: mount.Mount{Type: "bind", Source: host, Target: "/app", BindOptions: &mount.BindOptions{Propagation: "rslave", NonRecursive: true}},
-			want: MountPoint{Type: "bind", Source: host, Destination: "/app", RW: true, Propagation: "rslave", NonRecursive: true}},
+			want: MountPoint{Type: "bind", Source: host, Destination: "/app", RW: true, Propagation: "rslave", ExplicitPropagation: true, NonRecursive: true}},
+		{doc: "bind-recursive=readonly", m: mount.Mount{Type: "bind", Source: host, Target: "/app", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: "rprivate", ReadOnlyForceRecursive: true}},
+			want: MountPoint{Type: "bind", Source: host, Destination: "/app", Propagation: "rprivate", ExplicitPropagation: true, ReadOnlyForceRecursive: true}},
+		{doc: "bind-recursive=writable", m: mount.Mount{Type: "bind", Source: host, Target: "/app", ReadOnly: true, BindOptions: &mount.BindOptions{ReadOnlyNonRecursive: true}},
+			want: MountPoint{Type: "bind", Source: host, Destination: "/app", Propagation: "rprivate", ReadOnlyNonRecursive: true}},
 		{doc: "bind missing source", m: mount.Mount{Type: "bind", Source: "/no/such/dir", Target: "/app"},
 			err: `invalid mount config for type "bind": bind source path does not exist: /no/such/dir`},
 		{doc: "bind relative source", m: mount.Mount{Type: "bind", Source: "x", Target: "/app"},
@@ -407,7 +412,7 @@ func TestMountVolumesCopyUp(t *testing.T) {
 	want := map[string]string{
 		"/data":  "bind " + cu + " [rbind rprivate]",
 		"/data2": "bind " + fv.vols["nocp"].Mountpoint + " [rbind rprivate]",
-		"/h":     "bind " + host + " [rbind rprivate ro]",
+		"/h":     "bind " + host + " [rbind rro rprivate]",
 		"/t":     "tmpfs tmpfs [noexec nosuid nodev rprivate size=1m]",
 	}
 	for _, m := range specMounts {
@@ -435,5 +440,112 @@ func TestMountVolumesCopyUp(t *testing.T) {
 	api := apiMountPoints(c.MountPoints)
 	if len(api) != 5 || api[0].Name != "cu" || api[0].Mode != "z" || api[0].Driver != "local" {
 		t.Errorf("inspect mounts: %+v", api)
+	}
+}
+
+// TestBindOptions: the OCI options of a bind at start, as dockerd makes
+// them: rro for read-only unless submounts are to stay writable, the
+// conflicts it refuses, and propagation checked against the source's host
+// mount (a private one here), with the data root's fallback.
+func TestBindOptions(t *testing.T) {
+	s := newMountService(t, newFakeVolumes(t))
+	src := t.TempDir() // on a private mount
+	mnt, err := sourceMountPoint(src)
+	must(t, err)
+	root := filepath.Dir(s.cfg.DataRoot) // holds the data root
+	cases := []struct {
+		doc  string
+		mp   MountPoint
+		src  string
+		want string // options, or the error
+	}{
+		{doc: "rw", mp: MountPoint{Type: "bind", RW: true, Propagation: "rprivate"}, want: "[rbind rprivate]"},
+		{doc: "ro is recursive", mp: MountPoint{Type: "bind", Propagation: "rprivate"}, want: "[rbind rro rprivate]"},
+		{doc: "ro writable submounts", mp: MountPoint{Type: "bind", Propagation: "rprivate", ReadOnlyNonRecursive: true}, want: "[rbind ro rprivate]"},
+		{doc: "ro forced", mp: MountPoint{Type: "bind", Propagation: "rprivate", ReadOnlyForceRecursive: true}, want: "[rbind rro rprivate]"},
+		{doc: "non-recursive", mp: MountPoint{Type: "bind", RW: true, NonRecursive: true}, want: "[bind rprivate]"},
+		{doc: "volume ro", mp: MountPoint{Type: "volume"}, want: "[rbind rro rprivate]"},
+		{doc: "rw writable submounts", mp: MountPoint{Type: "bind", RW: true, ReadOnlyNonRecursive: true},
+			want: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive"},
+		{doc: "rw forced", mp: MountPoint{Type: "bind", RW: true, ReadOnlyForceRecursive: true},
+			want: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyForceRecursive"},
+		{doc: "both", mp: MountPoint{Type: "bind", ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true},
+			want: "mount options conflict: ReadOnlyNonRecursive && BindOptions.ReadOnlyForceRecursive"},
+		{doc: "shared on a private mount", mp: MountPoint{Type: "bind", RW: true, Propagation: "rshared", ExplicitPropagation: true},
+			want: "path " + src + " is mounted on " + mnt + " but it is not a shared mount"},
+		{doc: "slave on a private mount", mp: MountPoint{Type: "bind", RW: true, Propagation: "slave", ExplicitPropagation: true},
+			want: "path " + src + " is mounted on " + mnt + " but it is not a shared or slave mount"},
+		{doc: "data root default falls back", mp: MountPoint{Type: "bind", RW: true, Propagation: "rslave"}, src: root, want: "[rbind rslave]"},
+		{doc: "data root chosen rslave does not", mp: MountPoint{Type: "bind", RW: true, Propagation: "rslave", ExplicitPropagation: true}, src: root,
+			want: "not a shared or slave mount"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.doc, func(t *testing.T) {
+			p := src
+			if tc.src != "" {
+				p = tc.src
+			}
+			o, err := s.bindOptions("c1", &tc.mp, p)
+			got := fmt.Sprint(o)
+			if err != nil {
+				got = err.Error()
+			}
+			if !strings.HasSuffix(got, tc.want) && got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// sourceMountPoint is the mount point of the host mount holding p.
+func sourceMountPoint(p string) (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 && within(p, f[4]) && len(f[4]) >= len(best) {
+			best = f[4]
+		}
+	}
+	return best, nil
+}
+
+// TestDataRootPropagation: a bind holding the data root, or in it, is
+// rslave unless the user chose; then only rslave or rshared are allowed.
+func TestDataRootPropagation(t *testing.T) {
+	s := newMountService(t, newFakeVolumes(t))
+	root := s.cfg.DataRoot
+	cases := []struct {
+		doc, src string
+		prop     mount.Propagation
+		explicit bool
+		want     string
+	}{
+		{"elsewhere", "/srv/x", "rprivate", false, "rprivate"},
+		{"holds the root", filepath.Dir(root), "rprivate", false, "rslave"},
+		{"in the root", filepath.Join(root, "volumes"), "rprivate", false, "rslave"},
+		{"chosen rshared", "/", "rshared", true, "rshared"},
+		{"chosen private", "/", "private", true, `invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root`},
+		{"a name prefix is not a parent", root + "x", "rprivate", false, "rprivate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.doc, func(t *testing.T) {
+			mp := MountPoint{Type: "bind", Source: tc.src, Propagation: tc.prop, ExplicitPropagation: tc.explicit}
+			got := string(mp.Propagation)
+			if err := s.dataRootPropagation(&mp); err != nil {
+				got = err.Error()
+				if !errdefs.IsInvalid(err) {
+					t.Errorf("not invalid: %v", err)
+				}
+			} else {
+				got = string(mp.Propagation)
+			}
+			if !strings.HasPrefix(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

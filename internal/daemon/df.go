@@ -12,6 +12,7 @@ import (
 	"berth/internal/api/filters"
 	sysrouter "berth/internal/api/router/system"
 	ctr "berth/internal/container"
+	volsvc "berth/internal/volume"
 )
 
 // DiskUsage answers GET /system/df (the system router finds it on the
@@ -19,22 +20,46 @@ import (
 // they hold and totals it as dockerd does. berth has no build cache.
 func (d *Daemon) DiskUsage(ctx context.Context, opts sysrouter.DiskUsageOptions) (*system.DiskUsage, error) {
 	var du system.DiskUsage
+	var list []container.Summary
+	if opts.Images || opts.Containers {
+		// Listed once: sized here in one go (image.RootfsSizes) rather than
+		// container by container, and counted per image for the images.
+		var err error
+		if list, err = d.containers.List(ctx, ctr.ListOptions{All: true}); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Images {
-		layers, imgs, err := d.images.DiskUsage(ctx)
+		inUse := map[string]int{}
+		for _, c := range list {
+			inUse[c.ImageID]++
+		}
+		layers, imgs, err := d.images.DiskUsage(ctx, inUse)
 		if err != nil {
 			return nil, err
 		}
 		du.ImageUsage = imageUsage(layers, imgs)
 	}
 	if opts.Containers {
-		list, err := d.containers.List(ctx, ctr.ListOptions{All: true, Size: true})
+		ids := make(map[string]string, len(list))
+		for _, c := range list {
+			ids[c.ID] = c.ImageID
+		}
+		sizes, err := d.images.RootfsSizes(ctx, ids)
 		if err != nil {
 			return nil, err
+		}
+		for i := range list {
+			if sz, ok := sizes[list[i].ID]; ok {
+				list[i].SizeRw, list[i].SizeRootFs = sz.RW, sz.Virtual
+			}
 		}
 		du.ContainerUsage = containerUsage(list)
 	}
 	if opts.Volumes {
-		vols, err := d.volumes.List(ctx, filters.Args{})
+		// Local volumes only, as dockerd's LocalVolumesSize: sizing a
+		// plugin's volumes would mean asking (and waiting for) the plugin.
+		vols, err := d.volumes.List(ctx, filters.Args{"driver": {volsvc.DefaultDriver}})
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"sync"
 
 	imagetypes "github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -10,9 +11,11 @@ import (
 // DiskUsage is the image side of `system df`. Every image is listed with
 // its size on disk (its unpacked layers plus the blobs it was stored as:
 // manifest, config and layer archives), the part of that it shares with
-// other images, and the number of containers created from it. layersSize
-// is what all images take together, each layer and blob counted once.
-func (s *Service) DiskUsage(ctx context.Context) (layersSize int64, out []imagetypes.Summary, err error) {
+// other images, and the number of containers created from it: inUse maps
+// image IDs to those counts (the caller counts all containers once; nil
+// asks the container side image by image). layersSize is what all images
+// take together, each layer and blob counted once.
+func (s *Service) DiskUsage(ctx context.Context, inUse map[string]int) (layersSize int64, out []imagetypes.Summary, err error) {
 	ctx = s.ns(ctx)
 	all, err := s.entries(ctx)
 	if err != nil {
@@ -32,10 +35,16 @@ func (s *Service) DiskUsage(ctx context.Context) (layersSize int64, out []imaget
 	for _, n := range sizes {
 		layersSize += n
 	}
+	if inUse == nil {
+		inUse = map[string]int{}
+		for _, e := range sorted {
+			inUse[e.info.ID()] = len(s.cfg.InUse(e.info.ID()))
+		}
+	}
 	out = make([]imagetypes.Summary, 0, len(sorted))
 	for i, e := range sorted {
 		sum := imagetypes.Summary{
-			Containers:  int64(len(s.cfg.InUse(e.info.ID()))),
+			Containers:  int64(inUse[e.info.ID()]),
 			Created:     e.created().Unix(),
 			ID:          e.info.ID(),
 			Labels:      e.info.config.Config.Labels,
@@ -81,4 +90,64 @@ func (s *Service) diskParts(ctx context.Context, inf *imageInfo) map[string]int6
 		parts["blob/"+d.Digest.String()] = ci.Size
 	}
 	return parts
+}
+
+// RootfsSize is one container's writable-layer size and the size of the
+// whole file system it sees.
+type RootfsSize struct{ RW, Virtual int64 }
+
+// RootfsSizes is RootfsSize for many containers at once (for `system
+// df`); containers maps container IDs to their image IDs. A container's
+// layer sits on its image's top layer, so the image's (cached) layer sizes
+// give the rest of what it sees, and each container costs only the
+// measuring of its writable layer, done a few at a time. Containers
+// without a prepared file system are left out.
+func (s *Service) RootfsSizes(ctx context.Context, containers map[string]string) (map[string]RootfsSize, error) {
+	ctx = s.ns(ctx)
+	all, err := s.entries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base := map[string]int64{}
+	for id, e := range all {
+		base[id] = s.imageSize(ctx, e.info)
+	}
+	out := make(map[string]RootfsSize, len(containers))
+	var mu sync.Mutex
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for id := range work {
+				b, ok := base[containers[id]]
+				if !ok {
+					// Its image is gone (rmi -f): walk the layer's parents.
+					rw, virt, err := s.RootfsSize(ctx, id)
+					if err == nil {
+						mu.Lock()
+						out[id] = RootfsSize{RW: rw, Virtual: virt}
+						mu.Unlock()
+					}
+					continue
+				}
+				u, err := s.sn.Usage(ctx, containerKey(id))
+				if err != nil {
+					s.log.DebugContext(ctx, "container layer size", "container_id", id, "error", err)
+					continue
+				}
+				mu.Lock()
+				out[id] = RootfsSize{RW: u.Size, Virtual: u.Size + b}
+				mu.Unlock()
+			}
+		})
+	}
+	for id := range containers {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	return out, ctx.Err()
 }

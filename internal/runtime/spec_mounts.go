@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"berth/internal/errdefs"
 )
@@ -132,6 +135,7 @@ func setMounts(s *specs.Spec, opts SpecOptions) error {
 		mounts = append(mounts, m)
 	}
 	mounts = append(mounts, user...)
+	setRootfsPropagation(s, user)
 
 	if wantsInit(hc) {
 		if _, err := os.Stat(opts.InitPath); err != nil {
@@ -189,4 +193,102 @@ func mergeTmpfsOptions(in []string) []string {
 		out = append(out, o)
 	}
 	return out
+}
+
+// setRootfsPropagation makes the container's root mount shared when a
+// mount asks for shared propagation, or a slave when one asks for slave
+// propagation, so that mount events can travel through it, as Docker's
+// WithMounts does. Otherwise the runtime's default (rslave) stays.
+func setRootfsPropagation(s *specs.Spec, ms []specs.Mount) {
+	for _, m := range ms {
+		if m.Type != "bind" {
+			continue
+		}
+		cur := s.Linux.RootfsPropagation
+		switch {
+		case slices.Contains(m.Options, "shared") || slices.Contains(m.Options, "rshared"):
+			if cur != "shared" && cur != "rshared" {
+				s.Linux.RootfsPropagation = "shared"
+			}
+		case slices.Contains(m.Options, "slave") || slices.Contains(m.Options, "rslave"):
+			if cur == "" || cur == "private" || cur == "rprivate" {
+				s.Linux.RootfsPropagation = "rslave"
+			}
+		}
+	}
+}
+
+// CheckSourcePropagation checks that the host mount holding source allows
+// the propagation a bind mount of it asks for: shared propagation needs a
+// shared mount, slave propagation a shared or slave one. The errors are
+// Docker's texts ("path /x is mounted on / but it is not a shared mount").
+func CheckSourcePropagation(source, propagation string) error {
+	var want []string
+	switch propagation {
+	case "shared", "rshared":
+		want = []string{"shared:"}
+	case "slave", "rslave":
+		want = []string{"shared:", "master:"}
+	default:
+		return nil
+	}
+	mp, optional, err := sourceMount(source)
+	if err != nil {
+		return err
+	}
+	for _, f := range strings.Fields(optional) {
+		for _, w := range want {
+			if strings.HasPrefix(f, w) {
+				return nil
+			}
+		}
+	}
+	if len(want) == 1 {
+		return fmt.Errorf("path %s is mounted on %s but it is not a shared mount", source, mp)
+	}
+	return fmt.Errorf("path %s is mounted on %s but it is not a shared or slave mount", source, mp)
+}
+
+// sourceMount finds the mount that holds path (symbolic links resolved):
+// its mount point and its mountinfo optional fields ("shared:N master:M").
+func sourceMount(path string) (mountPoint, optional string, err error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", "", err
+	}
+	infos, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return !pathWithin(real, m.Mountpoint), false
+	})
+	if err != nil {
+		return "", "", err
+	}
+	var best *mountinfo.Info
+	for _, m := range infos {
+		// The last of equally long mount points is the one on top.
+		if best == nil || len(m.Mountpoint) >= len(best.Mountpoint) {
+			best = m
+		}
+	}
+	if best == nil {
+		return "", "", fmt.Errorf("can't find mount point of %s", path)
+	}
+	return best.Mountpoint, best.Optional, nil
+}
+
+// pathWithin reports whether p is dir or below it, element by element.
+func pathWithin(p, dir string) bool {
+	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// RecursiveReadOnlySupported returns nil when the kernel can make a mount
+// read-only with its submounts (mount_setattr with AT_RECURSIVE, Linux
+// 5.12), which the runtime's "rro" option needs; otherwise Docker's error.
+func RecursiveReadOnlySupported() error {
+	// A bad descriptor is refused (EBADF) by a kernel that has the call;
+	// one without it answers ENOSYS.
+	err := unix.MountSetattr(-1, "", unix.AT_EMPTY_PATH, &unix.MountAttr{})
+	if errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("rro is not supported: failed to call mount_setattr: %w (kernel is older than 5.12?)", err)
+	}
+	return nil
 }

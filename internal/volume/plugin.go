@@ -268,11 +268,7 @@ func (s *Service) plugin(ctx context.Context, name string) (*plugin, error) {
 	if p := s.plugins[name]; p != nil {
 		return p, nil
 	}
-	dirs := s.cfg.PluginDirs
-	if len(dirs) == 0 {
-		dirs = DefaultPluginDirs()
-	}
-	addr, err := findPlugin(dirs, name)
+	addr, err := findPlugin(s.pluginDirs(), name)
 	if errors.Is(err, errPluginNotFound) {
 		return nil, notFoundDriver(name)
 	}

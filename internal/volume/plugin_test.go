@@ -34,10 +34,11 @@ type testPlugin struct {
 	calls  []pluginCall
 	fail   map[string]string
 	status map[string]int
+	vols   map[string]bool // the volumes it has: made by Create, dropped by Remove
 }
 
 func newTestPlugin(t *testing.T) *testPlugin {
-	return &testPlugin{dataDir: t.TempDir(), implements: []string{"VolumeDriver"}, fail: map[string]string{}, status: map[string]int{}}
+	return &testPlugin{dataDir: t.TempDir(), implements: []string{"VolumeDriver"}, fail: map[string]string{}, status: map[string]int{}, vols: map[string]bool{}}
 }
 
 // serve answers on ln until the test ends.
@@ -86,7 +87,12 @@ func (p *testPlugin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = map[string]any{"Implements": p.implements}
 	case "VolumeDriver.Capabilities":
 		resp = map[string]any{"Capabilities": map[string]string{"Scope": "global"}}
-	case "VolumeDriver.Create", "VolumeDriver.Remove", "VolumeDriver.Unmount":
+	case "VolumeDriver.Create", "VolumeDriver.Remove":
+		p.mu.Lock()
+		p.vols[name] = method == "VolumeDriver.Create"
+		p.mu.Unlock()
+		resp = map[string]string{"Err": ""}
+	case "VolumeDriver.Unmount":
 		resp = map[string]string{"Err": ""}
 	case "VolumeDriver.Mount":
 		if err := os.MkdirAll(mp, 0o755); err != nil {
@@ -97,9 +103,24 @@ func (p *testPlugin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "VolumeDriver.Path":
 		resp = map[string]string{"Mountpoint": mp}
 	case "VolumeDriver.Get":
-		resp = map[string]any{"Volume": map[string]string{"Name": name, "Mountpoint": mp}}
+		p.mu.Lock()
+		has := p.vols[name]
+		p.mu.Unlock()
+		if !has {
+			resp = map[string]string{"Err": "no such volume"}
+			break
+		}
+		resp = map[string]any{"Volume": map[string]any{"Name": name, "Mountpoint": mp, "CreatedAt": "2020-01-02T03:04:05Z", "Status": map[string]string{"health": "good"}}}
 	case "VolumeDriver.List":
-		resp = map[string]any{"Volumes": []any{}}
+		var vols []map[string]string
+		p.mu.Lock()
+		for v, has := range p.vols {
+			if has {
+				vols = append(vols, map[string]string{"Name": v, "Mountpoint": filepath.Join(p.dataDir, v)})
+			}
+		}
+		p.mu.Unlock()
+		resp = map[string]any{"Volumes": vols}
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		return
@@ -213,7 +234,7 @@ func TestPluginLifecycle(t *testing.T) {
 
 	wantOrder := []string{
 		"Plugin.Activate", "VolumeDriver.Capabilities", "VolumeDriver.Create", "VolumeDriver.Get", "VolumeDriver.Mount",
-		"Plugin.Activate", "VolumeDriver.Capabilities", "VolumeDriver.Unmount", "VolumeDriver.Remove",
+		"Plugin.Activate", "VolumeDriver.Capabilities", "VolumeDriver.List", "VolumeDriver.Unmount", "VolumeDriver.Remove",
 	}
 	if got := p.methods(); !slices.Equal(got, wantOrder) {
 		t.Fatalf("plugin calls:\n got %v\nwant %v", got, wantOrder)

@@ -1,7 +1,8 @@
 // Package volume owns berth's volumes: their records (in berth.db), the
 // local driver (a directory under <data-root>/volumes/<name>/_data, or a
 // mount of the options' type/device/o), v1 volume plugins (any other
-// driver name: plugin.go), reference counting by containers, removal and
+// driver name: plugin.go; listed and inspected through them as dockerd
+// does: plugin_list.go), reference counting by containers, removal and
 // pruning. Containers reach it through the methods marked
 // "container-facing"; the API router through the rest.
 //
@@ -297,15 +298,21 @@ func (s *Service) getLocked(name string) (*record, error) {
 	return r, nil
 }
 
-// Get finds a volume: errdefs.NotFound("get NAME: no such volume").
+// Get finds a volume: errdefs.NotFound("get NAME: no such volume"). A
+// plugin's volume is as its plugin describes it (VolumeDriver.Get).
 func (s *Service) Get(ctx context.Context, name string) (*volume.Volume, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r, err := s.getLocked(name)
 	if err != nil {
+		s.mu.Unlock()
 		return nil, err
 	}
-	return s.toAPI(r), nil
+	v, local := s.toAPI(r), r.local()
+	s.mu.Unlock()
+	if local {
+		return v, nil
+	}
+	return s.resolvePlugin(ctx, v)
 }
 
 // usersLocked lists the containers that reference or hold name, sorted.
@@ -326,40 +333,15 @@ func (s *Service) usersLocked(r *record) []string {
 	return out
 }
 
-// List answers `volume ls` (filters dangling, driver, label, name).
+// List answers `volume ls` (filters dangling, driver, label, name):
+// berth's local volumes and what every volume plugin lists (see
+// ListWarnings).
 func (s *Service) List(ctx context.Context, f filters.Args) ([]*volume.Volume, error) {
-	if err := f.Validate("dangling", "driver", "label", "name"); err != nil {
-		return nil, err
+	vols, warnings, err := s.ListWarnings(ctx, f)
+	for _, w := range warnings {
+		s.cfg.Logger.Warn("volume list", "warning", w)
 	}
-	var dangling *bool
-	for _, v := range f.Get("dangling") {
-		var b bool
-		switch strings.ToLower(v) {
-		case "true", "1":
-			b = true
-		case "false", "0":
-		default:
-			return nil, errdefs.Invalid(fmt.Errorf("invalid filter 'dangling=%s'", v))
-		}
-		dangling = &b
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []*volume.Volume{}
-	for _, r := range s.recs {
-		if r.State == stateRemoving {
-			continue
-		}
-		if dangling != nil && (len(s.usersLocked(r)) == 0) != *dangling {
-			continue
-		}
-		if !f.ExactMatch("driver", r.Driver) || !f.MatchLabels("label", r.Labels) || !matchName(f.Get("name"), r.Name) {
-			continue
-		}
-		out = append(out, s.toAPI(r))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return vols, err
 }
 
 // matchName is dockerd's name filter: a substring of the name.
@@ -563,7 +545,7 @@ func (s *Service) Acquire(ctx context.Context, name, containerID string) (string
 	if !r.hasHolder(containerID) {
 		next := *r
 		next.Holders = append(append([]string(nil), r.Holders...), containerID)
-		if err := putRecord(s.cfg.DB, &next); err != nil {
+		if err := s.saveHoldersLocked(&next); err != nil {
 			if hasDevice(r.Options) && len(r.Holders) == 0 {
 				_ = unmountDevice(path)
 			}
@@ -573,6 +555,19 @@ func (s *Service) Acquire(ctx context.Context, name, containerID string) (string
 	}
 	s.publish(events.ActionMount, name, r.Driver, map[string]string{"container": containerID})
 	return path, nil
+}
+
+// saveHoldersLocked persists r after its Holders changed, where a restart
+// needs them: a volume with a device (mounted while held) or a plugin's
+// (to be unmounted through it). A plain directory's holders live in memory
+// only; what keeps it from removal across a restart are the references the
+// container side restores. So starting a container with plain volumes
+// costs no disk write (and no fsync) per volume. Preconditions: s.mu held.
+func (s *Service) saveHoldersLocked(r *record) error {
+	if r.local() && !hasDevice(r.Options) {
+		return nil
+	}
+	return putRecord(s.cfg.DB, r)
 }
 
 // Release is container-facing: containerID no longer has name mounted
@@ -608,7 +603,7 @@ func (s *Service) Release(ctx context.Context, name, containerID string) error {
 			return err
 		}
 	}
-	if err := putRecord(s.cfg.DB, &next); err != nil {
+	if err := s.saveHoldersLocked(&next); err != nil {
 		return fmt.Errorf("release volume %s: %w", name, err)
 	}
 	s.recs[name] = &next

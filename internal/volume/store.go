@@ -29,9 +29,9 @@ type record struct {
 	State string `json:",omitempty"`
 	// Holders are the containers that have Acquired the volume and not yet
 	// Released it; for a volume with a device, it is mounted while any
-	// holder remains. Kept on disk so that a restarted daemon neither
-	// unmounts what a live-restored container still uses nor keeps a mount
-	// nobody uses.
+	// holder remains. Kept on disk for device and plugin volumes, so that
+	// a restarted daemon neither unmounts what a live-restored container
+	// still uses nor keeps a mount nobody uses (saveHoldersLocked).
 	Holders []string `json:",omitempty"`
 	// Mountpoint and Scope are a plugin volume's, as the plugin last said
 	// (VolumeDriver.Get at creation, VolumeDriver.Mount since).

@@ -420,7 +420,9 @@ func TestBindRecursive(t *testing.T) {
 	c := d.client(t, "docker")
 	src := t.TempDir()
 	mountTmpfs(t, filepath.Join(src, "sub"))
-	const probe = `ls /m/sub; touch /m/top 2>/dev/null && echo top-rw || echo top-ro; touch /m/sub/x 2>/dev/null && echo sub-rw || echo sub-ro`
+	// The probe removes what it wrote: through a non-recursive bind a file
+	// lands under the tmpfs, where the host cannot reach it.
+	const probe = `ls /m/sub; touch /m/top 2>/dev/null && echo top-rw || echo top-ro; touch /m/sub/x 2>/dev/null && echo sub-rw || echo sub-ro; rm -f /m/sub/x /m/top 2>/dev/null; true`
 	cases := []struct {
 		doc  string
 		args []string
@@ -432,18 +434,19 @@ func TestBindRecursive(t *testing.T) {
 		{"bind-recursive=writable", []string{"--mount", "type=bind,source=" + src + ",target=/m,readonly,bind-recursive=writable"}, "hello\ntop-ro\nsub-rw"},
 		{"bind-recursive=disabled", []string{"--mount", "type=bind,source=" + src + ",target=/m,bind-recursive=disabled"}, "top-rw\nsub-rw"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.doc, func(t *testing.T) {
-			c := d.client(t, "docker")
-			// Each case starts from the tmpfs's one file and the bare source.
-			_ = os.Remove(filepath.Join(src, "sub", "x"))
-			_ = os.Remove(filepath.Join(src, "top"))
-			args := append(append([]string{"run", "--rm"}, tc.args...), "busybox", "sh", "-c", probe)
-			if got := c.okTrim(args...); got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-		})
-	}
+	eachClient(t, d, func(t *testing.T, c *client) {
+		for _, tc := range cases {
+			t.Run(tc.doc, func(t *testing.T) {
+				// Each case starts from the tmpfs's one file and the bare source.
+				_ = os.Remove(filepath.Join(src, "sub", "x"))
+				_ = os.Remove(filepath.Join(src, "top"))
+				args := append(append([]string{"run", "--rm"}, tc.args...), "busybox", "sh", "-c", probe)
+				if got := c.okTrim(args...); got != tc.want {
+					t.Errorf("got %q, want %q", got, tc.want)
+				}
+			})
+		}
+	})
 	// The Docker CLI refuses this itself; the daemon refuses it at start.
 	name := c.uniqueName("rconflict")
 	rmAtEnd(t, d, name)

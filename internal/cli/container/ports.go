@@ -193,6 +193,18 @@ func parseMount(spec string) (mount.Mount, error) {
 				return m, err
 			}
 			bind().NonRecursive = b
+		case "bind-recursive":
+			switch strings.ToLower(val) {
+			case "enabled":
+			case "disabled":
+				bind().NonRecursive = true
+			case "writable":
+				bind().ReadOnlyNonRecursive = true
+			case "readonly":
+				bind().ReadOnlyForceRecursive = true
+			default:
+				return m, fmt.Errorf("invalid value for %s: %s (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")", key, val)
+			}
 		case "bind-create-mountpoint":
 			b, err := boolVal()
 			if err != nil {

@@ -38,11 +38,14 @@ func (rt *Router) list(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return err
 	}
-	vols, err := rt.svc.List(ctx, f)
+	vols, warnings, err := rt.svc.ListWarnings(ctx, f)
 	if err != nil {
 		return err
 	}
-	out := volume.ListResponse{Volumes: make([]volume.Volume, 0, len(vols)), Warnings: []string{}}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	out := volume.ListResponse{Volumes: make([]volume.Volume, 0, len(vols)), Warnings: warnings}
 	for _, v := range vols {
 		out.Volumes = append(out.Volumes, *v)
 	}
@@ -62,7 +65,7 @@ func (rt *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 }
 
 func (rt *Router) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	v, err := rt.svc.Get(ctx, r.PathValue("name"))
+	v, err := rt.svc.Inspect(ctx, r.PathValue("name"))
 	if err != nil {
 		return err
 	}
