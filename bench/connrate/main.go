@@ -1,16 +1,28 @@
-// Command connrate measures how many short TCP connections per second one
-// client gets through to an HTTP server: each connection is dialled, sends
-// one "GET / HTTP/1.0" request, reads the whole answer and is closed, one
-// after another (no concurrency, no keep-alive), as bench/network.sh uses it
-// to compare a published port with a direct connection to the container.
+// Command connrate measures how many short TCP connections per second a
+// client gets through to an HTTP server, and is that server too, so that
+// bench/network.sh measures every engine's port publishing against the same
+// cheap, non-forking server.
 //
-//	connrate -url http://127.0.0.1:8080/ -n 2000
+// Client: each connection is dialled, sends one "GET / HTTP/1.0" request,
+// reads the whole answer and is closed (no keep-alive); -c workers do this
+// at once until -n connections are done.
+//
+//	connrate -url http://127.0.0.1:8080/ -n 20000 -c 8
 //
 // It prints the rate (connections per second, one decimal) on stdout and a
 // summary on stderr. The loop is bounded in count (-n) and time
 // (-max-time), and it stops by itself. Targets are limited to loopback,
 // unless connrate runs in a network namespace other than the host's (the
 // bench's own), so it cannot be aimed at another machine.
+//
+// Server (serve.go): answers every connection with one fixed HTTP/1.0
+// response and closes it, in a goroutine per connection (no fork, no file
+// read), until SIGTERM or SIGINT.
+//
+//	connrate -serve :80
+//
+// bench/network.sh builds it with CGO_ENABLED=0 and imports a rootfs that
+// holds just this binary as the server image.
 package main
 
 import (
@@ -24,13 +36,20 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "connrate:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -39,6 +58,7 @@ type config struct {
 	target  string // host:port
 	path    string
 	n       int
+	conc    int
 	warm    int
 	maxTime time.Duration
 	timeout time.Duration
@@ -47,8 +67,10 @@ type config struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("connrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	serveAddr := fs.String("serve", "", "serve on this [IP]:PORT instead of measuring (e.g. :80)")
 	rawURL := fs.String("url", "", "http://HOST:PORT/PATH to fetch (HOST an IP address)")
 	n := fs.Int("n", 2000, "connections to time")
+	conc := fs.Int("c", 1, "connections in flight at once (workers)")
 	warm := fs.Int("warm", 50, "connections made first and not timed")
 	maxTime := fs.Duration("max-time", 60*time.Second, "stop after this long even if -n is not reached")
 	timeout := fs.Duration("timeout", 5*time.Second, "per-connection deadline")
@@ -56,53 +78,95 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *serveAddr != "" {
+		if *rawURL != "" {
+			return errors.New("-serve and -url exclude each other")
+		}
+		ln, err := net.Listen("tcp", *serveAddr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "connrate: serving on %s\n", ln.Addr())
+		return serve(ctx, ln, *timeout)
+	}
 	cfg, err := parseTarget(*rawURL)
 	if err != nil {
 		return err
 	}
-	if *n <= 0 || *n > 1_000_000 {
-		return fmt.Errorf("-n %d: want 1..1000000", *n)
+	if *n <= 0 || *n > 10_000_000 {
+		return fmt.Errorf("-n %d: want 1..10000000", *n)
 	}
-	cfg.n, cfg.warm, cfg.maxTime, cfg.timeout = *n, *warm, *maxTime, *timeout
+	if *conc <= 0 || *conc > 1024 {
+		return fmt.Errorf("-c %d: want 1..1024", *conc)
+	}
+	cfg.n, cfg.conc, cfg.warm, cfg.maxTime, cfg.timeout = *n, *conc, *warm, *maxTime, *timeout
 	if err := checkTarget(cfg.target, *hostNS); err != nil {
 		return err
 	}
+	res, err := measure(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%.1f\n", res.rate())
+	fmt.Fprintf(stderr, "connrate: %s: %d connections (%d at once) in %v (%.1f/s), %d failed",
+		cfg.target, res.done, cfg.conc, res.elapsed.Round(time.Millisecond), res.rate(), res.failed)
+	if res.firstErr != nil {
+		fmt.Fprintf(stderr, ", first error: %v", res.firstErr)
+	}
+	fmt.Fprintln(stderr)
+	if res.failed > res.done/100 {
+		return fmt.Errorf("%d of %d connections failed", res.failed, res.done+res.failed)
+	}
+	return nil
+}
 
+type result struct {
+	done, failed int64
+	elapsed      time.Duration
+	firstErr     error
+}
+
+func (r result) rate() float64 { return float64(r.done) / r.elapsed.Seconds() }
+
+// measure makes cfg.warm untimed connections, then cfg.n timed ones with
+// cfg.conc workers taking turns from one counter. Failed connections count
+// towards cfg.n (a dead server ends the loop), not towards the rate.
+func measure(ctx context.Context, cfg config) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxTime)
 	defer cancel()
 	for i := 0; i < cfg.warm; i++ {
 		if err := fetchOnce(ctx, cfg); err != nil {
-			return fmt.Errorf("warm-up connection %d to %s: %w", i+1, cfg.target, err)
+			return result{}, fmt.Errorf("warm-up connection %d to %s: %w", i+1, cfg.target, err)
 		}
 	}
-	var done, failed int
-	var firstErr error
+	var (
+		next, done, failed atomic.Int64
+		errOnce            sync.Once
+		firstErr           error
+		wg                 sync.WaitGroup
+	)
 	start := time.Now()
-	for done+failed < cfg.n && ctx.Err() == nil {
-		if err := fetchOnce(ctx, cfg); err != nil {
-			failed++
-			if firstErr == nil {
-				firstErr = err
+	for w := 0; w < cfg.conc; w++ {
+		wg.Go(func() {
+			for next.Add(1) <= int64(cfg.n) && ctx.Err() == nil {
+				if err := fetchOnce(ctx, cfg); err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { firstErr = err })
+					continue
+				}
+				done.Add(1)
 			}
-			continue
-		}
-		done++
+		})
 	}
-	elapsed := time.Since(start)
-	if done == 0 {
-		return fmt.Errorf("no connection to %s succeeded: %v", cfg.target, firstErr)
+	wg.Wait()
+	res := result{done: done.Load(), failed: failed.Load(), elapsed: time.Since(start), firstErr: firstErr}
+	if res.done == 0 {
+		return res, fmt.Errorf("no connection to %s succeeded: %v", cfg.target, firstErr)
 	}
-	rate := float64(done) / elapsed.Seconds()
-	fmt.Fprintf(stdout, "%.1f\n", rate)
-	fmt.Fprintf(stderr, "connrate: %s: %d connections in %v (%.1f/s), %d failed", cfg.target, done, elapsed.Round(time.Millisecond), rate, failed)
-	if firstErr != nil {
-		fmt.Fprintf(stderr, ", first error: %v", firstErr)
-	}
-	fmt.Fprintln(stderr)
-	if failed > done/100 {
-		return fmt.Errorf("%d of %d connections failed", failed, done+failed)
-	}
-	return nil
+	return res, nil
 }
 
 // parseTarget takes http://IP:PORT/PATH; a host name is refused (no DNS).
