@@ -70,12 +70,7 @@ has_engine podman && ! command -v podman >/dev/null && need_pkgs+=(podman)
 [ "$REGISTRY" = debian ] && ! command -v docker-registry >/dev/null && need_pkgs+=(docker-registry)
 for p in jq curl; do command -v "$p" >/dev/null || need_pkgs+=("$p"); done
 install_pkgs "${need_pkgs[@]}"
-if has_engine berth || has_engine docker; then
-	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
-fi
-if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
-	die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
-fi
+check_clients
 
 # ---------------------------------------------------------------------------
 # Temp dir and cleanup (bench/lib.sh: daemons by recorded PID, mounts, litter).
@@ -396,20 +391,7 @@ skopeo_suite() {
 	log "skopeo: done"
 }
 
-for e in $ENGINES; do
-	(
-		set -eE
-		trap suite_exit EXIT
-		trap 'exit 130' INT
-		trap 'exit 143' TERM
-		DPID=
-		ENGINE=$e
-		E=$T/$e
-		dist_suite "$e"
-	)
-	rc=$?
-	if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
-done
+run_suites dist_suite
 if [ "$SKOPEO" = 1 ]; then
 	(
 		set -eE

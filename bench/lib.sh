@@ -419,3 +419,35 @@ verdict() {
 	if [ "$(echo "$1 <= $2" | bc)" = 1 ]; then echo ok; else echo MISS; fi
 }
 fmt() { sed 's/^\./0./' <<<"$1"; }
+
+# check_clients dies when the docker client a run needs is missing, or when a
+# system containerd would capture the dockerd under test.
+check_clients() {
+	if has_engine berth || has_engine docker; then
+		[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
+	fi
+	if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
+		die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
+	fi
+}
+
+# run_suites FUNC runs `FUNC ENGINE` for each engine of $ENGINES in a subshell
+# that cleans up after itself (suite_exit); an interrupted suite stops the
+# whole run, without a table.
+run_suites() {
+	local fn=$1 e rc
+	for e in $ENGINES; do
+		(
+			set -eE
+			trap suite_exit EXIT
+			trap 'exit 130' INT
+			trap 'exit 143' TERM
+			DPID=
+			ENGINE=$e
+			E=$T/$e
+			"$fn" "$e"
+		)
+		rc=$?
+		if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
+	done
+}

@@ -86,12 +86,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections 2>/dev/null
 	install_pkgs "${need_pkgs[@]}"
 fi
-if has_engine berth || has_engine docker; then
-	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
-fi
-if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
-	die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
-fi
+check_clients
 
 # ---------------------------------------------------------------------------
 # Temp dir, namespaces and cleanup. Short names: see run.sh on shim sockets.
@@ -318,21 +313,12 @@ net_suite() {
 	log "$ENGINE: done"
 }
 
-for e in $ENGINES; do
-	(
-		set -eE
-		trap suite_exit EXIT
-		trap 'exit 130' INT
-		trap 'exit 143' TERM
-		DPID=
-		ENGINE=$e
-		E=$T/$e
-		NS=/run/netns/$(ns_name "$e")
-		net_suite "$e"
-	)
-	rc=$?
-	if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
-done
+# net_suite_ns runs the suite with NS naming the engine's namespace.
+net_suite_ns() {
+	NS=/run/netns/$(ns_name "$1")
+	net_suite "$1"
+}
+run_suites net_suite_ns
 
 # ---------------------------------------------------------------------------
 # Table. Targets from issue 6: run ≤ 0.4× dockerd; published-port connection

@@ -76,12 +76,7 @@ command -v jq >/dev/null || need_pkgs+=(jq)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v runc >/dev/null || need_pkgs+=(runc)
 install_pkgs "${need_pkgs[@]}"
-if has_engine berth || has_engine docker; then
-	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
-fi
-if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
-	die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
-fi
+check_clients
 
 # ---------------------------------------------------------------------------
 # Temp dir and cleanup (bench/lib.sh). The bare runc container of the exec
@@ -367,21 +362,7 @@ if has_engine berth; then
 	build_berth || true
 fi
 
-for e in $ENGINES; do
-	(
-		set -eE
-		trap suite_exit EXIT
-		trap 'exit 130' INT
-		trap 'exit 143' TERM
-		DPID=
-		ENGINE=$e
-		E=$T/$e
-		suite "$e"
-	)
-	rc=$?
-	# Interrupted: the suite cleaned up after itself; do not go on nor write a table.
-	if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
-done
+run_suites suite
 
 # ---------------------------------------------------------------------------
 # Table (ratio, verdict, fmt: bench/lib.sh).

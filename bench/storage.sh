@@ -60,12 +60,7 @@ has_engine podman && ! command -v podman >/dev/null && need_pkgs+=(podman)
 command -v busybox >/dev/null || [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 for p in jq curl runc; do command -v "$p" >/dev/null || need_pkgs+=("$p"); done
 install_pkgs "${need_pkgs[@]}"
-if has_engine berth || has_engine docker; then
-	[ -x "$DOCKER" ] || die "docker client $DOCKER not found (set DOCKER=)"
-fi
-if has_engine docker && [ -e /run/containerd/containerd.sock ]; then
-	die "/run/containerd/containerd.sock exists: dockerd would use that containerd instead of its own; stop it first"
-fi
+check_clients
 
 bench_init_tmp bs
 trap bench_cleanup EXIT
@@ -228,20 +223,7 @@ if has_engine berth; then
 	build_berth || true
 fi
 
-for e in $ENGINES; do
-	(
-		set -eE
-		trap suite_exit EXIT
-		trap 'exit 130' INT
-		trap 'exit 143' TERM
-		DPID=
-		ENGINE=$e
-		E=$T/$e
-		storage_suite "$e"
-	)
-	rc=$?
-	if [ $rc = 130 ] || [ $rc = 143 ]; then exit $rc; fi
-done
+run_suites storage_suite
 
 row() { # label key target-text dockerd-limit
 	local b d p rd rp tgt=$3 v
