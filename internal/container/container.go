@@ -69,6 +69,7 @@ type Container struct {
 	backoff       time.Duration            // guarded by mu; the restart policy's current delay
 	restartCancel chan struct{}            // guarded by mu; closed to cancel a pending restart
 	lastStats     *container.StatsResponse // guarded by mu; the latest stats sample
+	olderStats    *container.StatsResponse // guarded by mu; the one before it
 }
 
 func newContainer() *Container {

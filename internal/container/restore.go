@@ -51,6 +51,7 @@ func (s *Service) Restore(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	s.keepStatsWarm() // stats.go: live-restored containers
 	s.restartOnBoot(ctx)
 	// Writable layers of containers that are gone (an auto-removal cut
 	// short) are removed now.

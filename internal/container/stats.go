@@ -73,8 +73,9 @@ type StatsOptions struct {
 // sample (the first carries none), zeroed while the container is stopped,
 // until ctx ends or the container is removed.
 //
-// Each sample reads the cgroup and /proc files directly; nothing is forked
-// and nothing keeps sampling once the request ends.
+// Each sample reads the cgroup and /proc files directly; nothing is forked.
+// The previous sample of a one-off request usually comes from the keeper
+// (warmStats).
 func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit func(*ctypes.StatsResponse) error) error {
 	c, err := s.store.get(ref)
 	if err != nil {
@@ -171,12 +172,9 @@ type sampler struct {
 	pid    int
 }
 
-// sample reads one response. A container that is not running (or stopped
-// between the look and the read) gives a zeroed response.
-func (m *sampler) sample(t StatsTarget) (*ctypes.StatsResponse, error) {
-	if !t.Running {
-		return zeroStats(t), nil
-	}
+// readerFor is the reader of t's current process, made anew when the
+// container's process changed.
+func (m *sampler) readerFor(t StatsTarget) *stats.Reader {
 	if m.reader == nil || m.pid != t.Pid {
 		netPid := 0
 		if t.Network {
@@ -185,8 +183,33 @@ func (m *sampler) sample(t StatsTarget) (*ctypes.StatsResponse, error) {
 		m.reader = m.host.NewReader(stats.Target{CgroupPath: t.CgroupPath, Pid: netPid})
 		m.pid = t.Pid
 	}
+	return m.reader
+}
+
+// sampleCPU reads only the CPU times a later sample needs as its previous
+// one.
+func (m *sampler) sampleCPU(t StatsTarget) (*ctypes.StatsResponse, error) {
+	if !t.Running {
+		return zeroStats(t), nil
+	}
 	resp := &ctypes.StatsResponse{ID: t.ID, Name: t.Name, OSType: "linux", Read: time.Now().UTC()}
-	if err := m.reader.Read(resp); err != nil {
+	if err := m.readerFor(t).ReadCPU(&resp.CPUStats); err != nil {
+		if errors.Is(err, stats.ErrNotRunning) {
+			return zeroStats(t), nil
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// sample reads one response. A container that is not running (or stopped
+// between the look and the read) gives a zeroed response.
+func (m *sampler) sample(t StatsTarget) (*ctypes.StatsResponse, error) {
+	if !t.Running {
+		return zeroStats(t), nil
+	}
+	resp := &ctypes.StatsResponse{ID: t.ID, Name: t.Name, OSType: "linux", Read: time.Now().UTC()}
+	if err := m.readerFor(t).Read(resp); err != nil {
 		if errors.Is(err, stats.ErrNotRunning) {
 			return zeroStats(t), nil
 		}
@@ -202,27 +225,29 @@ const (
 	statsKeepMax = 30 * time.Second
 )
 
-// keepStats remembers sample as c's latest.
+// keepStats remembers sample as c's latest; the one before stays too, for
+// a request that comes right after a sample was kept.
 func (c *Container) keepStats(sample *ctypes.StatsResponse) {
 	cp := *sample
 	c.mu.Lock()
-	c.lastStats = &cp
+	c.olderStats, c.lastStats = c.lastStats, &cp
 	c.mu.Unlock()
 }
 
-// recentStats is c's kept sample when it can be the previous one of a
-// sample read at now, else nil.
+// recentStats is the newest of c's kept samples that can be the previous
+// one of a sample read at now, else nil.
 func (c *Container) recentStats(now time.Time) *ctypes.StatsResponse {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lastStats == nil {
-		return nil
+	for _, k := range []*ctypes.StatsResponse{c.lastStats, c.olderStats} {
+		if k == nil {
+			continue
+		}
+		if age := now.Sub(k.Read); age >= statsKeepMin && age <= statsKeepMax {
+			return k
+		}
 	}
-	age := now.Sub(c.lastStats.Read)
-	if age < statsKeepMin || age > statsKeepMax {
-		return nil
-	}
-	return c.lastStats
+	return nil
 }
 
 // statsHost finds the host's cgroup layout once.
@@ -231,21 +256,30 @@ func (s *Service) statsHost() (*stats.Host, error) {
 	return s.stats, s.statsErr
 }
 
-// Someone asking for stats is likely to ask again (`watch docker stats
-// --no-stream`, dashboards): for a while after a request, a warmer keeps a
-// recent sample of every running container, so that a one-off request has
-// its previous sample at hand instead of waiting a second for one. Nothing
-// is sampled on a daemon nobody asks.
+// A one-off request (`docker stats --no-stream`) needs a previous sample
+// to give CPU rates. dockerd takes one and waits a second; berth keeps one
+// at hand instead: while containers run, a keeper reads every running
+// container's CPU time every statsWarmEvery (one cgroup file and
+// /proc/stat each), and for statsWarmFor after a request (dashboards,
+// `watch docker stats --no-stream`) it keeps whole samples. With no
+// container running nothing is sampled.
 const (
 	statsWarmEvery = 2 * time.Second
 	statsWarmFor   = 5 * time.Minute
 )
 
-// wantStats notes a stats request and starts the warmer if it is idle.
+// wantStats notes a stats request: whole samples for a while.
 func (s *Service) wantStats() {
 	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
 	s.statsWanted = time.Now()
+	s.statsMu.Unlock()
+	s.keepStatsWarm()
+}
+
+// keepStatsWarm starts the keeper if it is idle; called after every start.
+func (s *Service) keepStatsWarm() {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
 	if s.statsWarming {
 		return
 	}
@@ -254,8 +288,10 @@ func (s *Service) wantStats() {
 	go s.warmStats()
 }
 
-// warmStats samples the running containers every statsWarmEvery until
-// statsWarmFor has passed without a request or the service closes.
+// warmStats samples the running containers every statsWarmEvery: whole
+// samples within statsWarmFor of a request, CPU time only otherwise. It
+// ends when no container runs (a start brings it back) or the service
+// closes.
 func (s *Service) warmStats() {
 	defer s.wg.Done()
 	host, err := s.statsHost()
@@ -265,19 +301,15 @@ func (s *Service) warmStats() {
 	for {
 		select {
 		case <-s.ctx.Done():
+			s.statsMu.Lock()
+			s.statsWarming = false
+			s.statsMu.Unlock()
 			return
 		case <-t.C:
 		}
 		s.statsMu.Lock()
-		if time.Since(s.statsWanted) > statsWarmFor {
-			s.statsWarming = false
-			s.statsMu.Unlock()
-			return
-		}
+		whole := time.Since(s.statsWanted) <= statsWarmFor
 		s.statsMu.Unlock()
-		if err != nil {
-			continue
-		}
 		seen := map[string]bool{}
 		for _, c := range s.store.all() {
 			tg := s.statsTarget(c)
@@ -285,12 +317,19 @@ func (s *Service) warmStats() {
 				continue
 			}
 			seen[tg.ID] = true
+			if err != nil {
+				continue
+			}
 			m := samplers[tg.ID]
 			if m == nil {
 				m = &sampler{host: host}
 				samplers[tg.ID] = m
 			}
-			if cur, err := m.sample(tg); err == nil {
+			sample := m.sampleCPU
+			if whole {
+				sample = m.sample
+			}
+			if cur, err := sample(tg); err == nil {
 				c.keepStats(cur)
 			}
 		}
@@ -299,5 +338,23 @@ func (s *Service) warmStats() {
 				delete(samplers, id)
 			}
 		}
+		if len(seen) == 0 && s.stopWarmingIfIdle() {
+			return
+		}
 	}
+}
+
+// stopWarmingIfIdle ends the keeper when, looked at again under statsMu, no
+// container runs; a start that happened meanwhile sees statsWarming and
+// relies on this look.
+func (s *Service) stopWarmingIfIdle() bool {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	for _, c := range s.store.all() {
+		if s.statsTarget(c).Running {
+			return false
+		}
+	}
+	s.statsWarming = false
+	return true
 }
