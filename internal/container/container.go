@@ -70,6 +70,7 @@ type Container struct {
 	restartCancel chan struct{}            // guarded by mu; closed to cancel a pending restart
 	lastStats     *container.StatsResponse // guarded by mu; the latest stats sample
 	olderStats    *container.StatsResponse // guarded by mu; the one before it
+	startStats    *container.StatsResponse // guarded by mu; CPU times as the current run started
 }
 
 func newContainer() *Container {

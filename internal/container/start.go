@@ -208,6 +208,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	s.publish(c, "start", nil)
 	s.watch(c, sh, exited)
 	s.watchHealth(c, sh, exited)
+	s.baseStats(c)    // stats.go
 	s.keepStatsWarm() // stats.go
 	return nil
 }

@@ -220,6 +220,9 @@ func (m *sampler) sample(t StatsTarget) (*ctypes.StatsResponse, error) {
 
 // Kept samples serve as the previous sample of a later one-off request
 // when they are at least statsKeepMin and at most statsKeepMax old.
+//
+// Two CFS periods at least, so that a CPU limit shows in the rate (a
+// shorter window can catch a limited container before its quota runs out).
 const (
 	statsKeepMin = 200 * time.Millisecond
 	statsKeepMax = 30 * time.Second
@@ -247,7 +250,31 @@ func (c *Container) recentStats(now time.Time) *ctypes.StatsResponse {
 			return k
 		}
 	}
+	// In its first seconds a container's whole life is a fair window.
+	if b := c.startStats; b != nil && !b.Read.Before(c.State.StartedAt) && now.Sub(b.Read) >= statsKeepMin && now.Sub(b.Read) <= statsKeepMax {
+		return b
+	}
 	return nil
+}
+
+// baseStats keeps a sample of the CPU times taken as c starts, the
+// previous sample of a request that comes before the keeper has one.
+func (s *Service) baseStats(c *Container) {
+	host, err := s.statsHost()
+	if err != nil {
+		return
+	}
+	t := s.statsTarget(c)
+	if !t.Running {
+		return
+	}
+	cur, err := (&sampler{host: host}).sampleCPU(t)
+	if err != nil || cur.Read.IsZero() {
+		return
+	}
+	c.mu.Lock()
+	c.startStats = cur
+	c.mu.Unlock()
 }
 
 // statsHost finds the host's cgroup layout once.
