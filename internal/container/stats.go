@@ -103,10 +103,18 @@ func (s *Service) Stats(ctx context.Context, ref string, opts StatsOptions, emit
 			// second from now, as dockerd does.
 			prev := c.recentStats(cur.Read)
 			if prev == nil {
-				if !waitStats(ctx, c, statsInterval) {
+				// With a sample too young to give a rate, wait until
+				// it is old enough; with none, a second.
+				wait := statsInterval
+				if y := c.youngStats(cur.Read); y != nil {
+					prev, wait = y, statsKeepMin-cur.Read.Sub(y.Read)
+				}
+				if !waitStats(ctx, c, wait) {
 					return nil
 				}
-				prev = cur
+				if prev == nil {
+					prev = cur
+				}
 				if cur, err = smp.sample(s.statsTarget(c)); err != nil {
 					return err
 				}
@@ -275,6 +283,23 @@ func (s *Service) baseStats(c *Container) {
 	c.mu.Lock()
 	c.startStats = cur
 	c.mu.Unlock()
+}
+
+// youngStats is the oldest of c's kept samples of the current run that
+// is still too young to give a rate at now, else nil.
+func (c *Container) youngStats(now time.Time) *ctypes.StatsResponse {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var best *ctypes.StatsResponse
+	for _, k := range []*ctypes.StatsResponse{c.lastStats, c.olderStats, c.startStats} {
+		if k == nil || k.Read.Before(c.State.StartedAt) || now.Sub(k.Read) >= statsKeepMin || now.Before(k.Read) {
+			continue
+		}
+		if best == nil || k.Read.Before(best.Read) {
+			best = k
+		}
+	}
+	return best
 }
 
 // statsHost finds the host's cgroup layout once.
