@@ -150,6 +150,18 @@ umount_under_T() {
 	done
 }
 
+# berth_net_cleanup EXEC_ROOT deletes the default bridge and the nftables
+# tables that a berthd with that exec-root made in this namespace: both are
+# named berth-<first 6 hex digits of sha256(exec-root)>.
+berth_net_cleanup() {
+	local name
+	name=berth-$(printf %s "$1" | sha256sum | cut -c1-6)
+	ip link del "$name" 2>/dev/null
+	nft delete table inet "$name" 2>/dev/null
+	nft delete table bridge "$name" 2>/dev/null
+	return 0
+}
+
 # bench_cleanup: the EXIT trap's work. Stops the daemons this run started
 # (by recorded PID), then the shims our daemons made and their children, then
 # runs the script's CLEANUP_HOOK (a function name; may be empty), unmounts
@@ -170,6 +182,7 @@ bench_cleanup() {
 		for p in $left; do kill -KILL "$p" 2>/dev/null; done
 	fi
 	[ -n "${CLEANUP_HOOK:-}" ] && "$CLEANUP_HOOK"
+	berth_net_cleanup "$T/xb"
 	umount_under_T
 	umount_under_T
 	if [ "${KEEP:-0}" = 1 ]; then

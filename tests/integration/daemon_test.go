@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -393,6 +396,11 @@ func (d *daemon) teardown() []string {
 			problems = append(problems, err.Error())
 		}
 	}
+	// The default bridge is known even when the daemon is gone: it is
+	// named after the exec-root, and so are the nftables tables.
+	if def := defaultBridgeName(d.execRoot); !slices.Contains(bridges, def) {
+		bridges = append(bridges, def)
+	}
 	problems = append(problems, cleanNetworking(bridges)...)
 	if left := killProcessesUnder(d.root); len(left) > 0 {
 		problems = append(problems, fmt.Sprintf("processes left under %s were killed: %v", d.root, left))
@@ -626,4 +634,11 @@ func cleanNetworking(bridges []string) []string {
 		}
 	}
 	return problems
+}
+
+// defaultBridgeName is the default bridge of a berthd with this exec-root:
+// berth-<first 3 bytes of sha256(exec-root), in hex>.
+func defaultBridgeName(execRoot string) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(execRoot)))
+	return "berth-" + hex.EncodeToString(sum[:3])
 }
