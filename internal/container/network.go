@@ -25,7 +25,6 @@ type Networks interface {
 	Disconnect(ctx context.Context, containerID, ref string) error
 	FindNetwork(ref string) (id, name, driver string, err error)
 	HostGatewayIP() netip.Addr
-	Stats(containerID string) (map[string]bnet.LinkStats, error)
 }
 
 // ownNetwork reports whether the container's network mode gives it
@@ -244,6 +243,9 @@ func (s *Service) DisconnectNetwork(ctx context.Context, ref, netRef string, for
 	}
 	err = s.store.saveLocked(c)
 	c.mu.Unlock()
+	if running {
+		s.rewriteNetworkFiles(c)
+	}
 	return err
 }
 

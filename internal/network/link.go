@@ -39,9 +39,6 @@ type Link struct {
 	Hairpin   bool // hairpin mode on the bridge port (veth)
 }
 
-// LinkStats are an interface's traffic counters.
-type LinkStats struct{ RxBytes, RxPackets, RxErrors, RxDropped, TxBytes, TxPackets, TxErrors, TxDropped uint64 }
-
 // EnableForwarding sets net.ipv4.ip_forward=1 in the current network
 // namespace and, with ipv6, net.ipv6.conf.all.forwarding=1 (as dockerd
 // does; note the kernel then ignores router advertisements on interfaces
@@ -341,40 +338,6 @@ func removeInside(l Link) error {
 		return fmt.Errorf("delete %s in %s: %w", l.IfName, l.NetNSPath, err)
 	}
 	return nil
-}
-
-// NetNSStats returns the counters of every interface but lo in the namespace.
-func NetNSStats(netnsPath string) (map[string]LinkStats, error) {
-	nsh, err := netns.GetFromPath(netnsPath)
-	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", netnsPath, err)
-	}
-	defer nsh.Close()
-	h, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil, fmt.Errorf("netlink socket in %s: %w", netnsPath, err)
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil, fmt.Errorf("list links in %s: %w", netnsPath, err)
-	}
-	out := make(map[string]LinkStats, len(links))
-	for _, link := range links {
-		a := link.Attrs()
-		if a.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		var s LinkStats
-		if st := a.Statistics; st != nil {
-			s = LinkStats{
-				RxBytes: st.RxBytes, RxPackets: st.RxPackets, RxErrors: st.RxErrors, RxDropped: st.RxDropped,
-				TxBytes: st.TxBytes, TxPackets: st.TxPackets, TxErrors: st.TxErrors, TxDropped: st.TxDropped,
-			}
-		}
-		out[a.Name] = s
-	}
-	return out, nil
 }
 
 // HostRoutes lists the destination prefixes of the host's routes (not

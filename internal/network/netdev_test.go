@@ -387,17 +387,6 @@ func TestVethOnBridge(t *testing.T) {
 	a2 := serveIn(t, c2, ":0", "from c2")
 	mustReach(t, c1, net.JoinHostPort("10.77.0.3", fmt.Sprint(a2.(*net.TCPAddr).Port)), "from c2")
 
-	stats, err := NetNSStats(c1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := stats["lo"]; ok || len(stats) != 1 {
-		t.Errorf("NetNSStats keys: %v, want only eth0", stats)
-	}
-	if s := stats["eth0"]; s.RxPackets == 0 || s.TxPackets == 0 || s.RxBytes == 0 || s.TxBytes == 0 {
-		t.Errorf("eth0 stats after traffic: %+v", s)
-	}
-
 	for _, l := range links {
 		for range 2 { // the second removal finds nothing, which is fine
 			inNS(t, host, func() error { return RemoveLink(l) })

@@ -86,7 +86,6 @@ type AttachResult struct {
 	Endpoints   map[string]*network.EndpointSettings // by network name
 	Ports       network.PortMap
 	EmbeddedDNS bool // a user-defined network: resolv.conf names 127.0.0.11
-	Addresses   []netip.Addr
 }
 
 // Resolve checks a container's networks when it is created and returns
@@ -424,12 +423,6 @@ func (s *Service) resultLocked(sb *Sandbox) *AttachResult {
 			res.EmbeddedDNS = true
 		}
 		res.Endpoints[ep.NetworkName] = ep.settings()
-		if ep.IPv4.IsValid() {
-			res.Addresses = append(res.Addresses, ep.IPv4.Addr())
-		}
-		if ep.IPv6.IsValid() {
-			res.Addresses = append(res.Addresses, ep.IPv6.Addr())
-		}
 	}
 	for _, pm := range sb.Ports {
 		port, err := network.ParsePort(strconv.Itoa(int(pm.ContainerPort)) + "/" + pm.Proto)
@@ -592,27 +585,6 @@ func (s *Service) Restore(ctx context.Context, alive func(containerID string) bo
 	if err := s.applyFirewallLocked(); err != nil {
 		s.log.Warn("firewall after restore", "error", err.Error())
 	}
-}
-
-// NetNS returns the pinned namespace of a running container.
-func (s *Service) NetNS(containerID string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sb, ok := s.sandboxes[containerID]
-	if !ok {
-		return "", false
-	}
-	return sb.NetNSPath, true
-}
-
-// Stats returns the interface counters of a running container, by
-// interface name.
-func (s *Service) Stats(containerID string) (map[string]LinkStats, error) {
-	path, ok := s.NetNS(containerID)
-	if !ok {
-		return nil, nil
-	}
-	return NetNSStats(path)
 }
 
 func randomHex(n int) string {
