@@ -8,8 +8,9 @@
 # Writes DIR/cosign and prints its path. cosign is a tool the tests use, never
 # a dependency of berth's binaries: `go install pkg@version` builds it with its
 # own module graph in a temporary directory, so berth's go.mod does not change.
-# Building takes minutes (cosign pulls in cloud SDKs: about 14 minutes on a
-# busy 2-core machine with an empty module cache, 5 with a warm one); an
+# Building takes minutes (cosign pulls in cloud SDKs: 3.5 minutes on an idle
+# 2-core machine with empty module and build caches, far longer when the
+# machine is busy); scripts/test.sh runs it before the integration suite. An
 # existing DIR/cosign of the same version (DIR/VERSION) is kept.
 # COSIGN_VERSION picks the release (a version the Go module proxy serves).
 set -euo pipefail

@@ -47,6 +47,12 @@ if [ "${#failed[@]}" -gt 0 ]; then
 	echo "failed so far: ${failed[*]}"
 fi
 
+# cosign checks berth's content-trust signatures in the integration suite;
+# it is built from its Go module (about 4 minutes the first time, then kept
+# in /var/cache/berth/cosign).
+step "build cosign (for the content-trust check)"
+BERTH_COSIGN=$(bash scripts/build-cosign.sh | tail -n 1) && export BERTH_COSIGN || failed+=("build cosign")
+
 step "integration tests"
 go test -count=1 -timeout 20m -v ./tests/integration/... || failed+=("integration tests")
 

@@ -73,7 +73,9 @@ func New(ctx context.Context, cfg *configuration.Configuration, opts Options) (*
 	}
 
 	s := &Server{cfg: cfg, app: app, health: hr, tls: tlsConf, log: log}
-	var h http.Handler = &referrers{base: strings.TrimSuffix(cfg.HTTP.Prefix, "/"), driver: driver, next: app, log: log}
+	base := strings.TrimSuffix(cfg.HTTP.Prefix, "/")
+	var h http.Handler = &altDigests{base: base, driver: driver, next: app, log: log}
+	h = &referrers{base: base, driver: driver, next: h, log: log}
 	h = SearchHandler(cfg.HTTP.Prefix, cfg.HTTP.Headers, h)
 	h = alive("/", h)
 	h = s.healthGate(h)
