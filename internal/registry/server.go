@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"berth/internal/notary"
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/health"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
@@ -43,6 +44,7 @@ type Server struct {
 	tls     *tls.Config
 	handler http.Handler
 	log     *slog.Logger
+	trust   *notary.Server
 }
 
 // New builds the registry application for cfg: it opens the storage
@@ -72,10 +74,16 @@ func New(ctx context.Context, cfg *configuration.Configuration, opts Options) (*
 		return nil, fmt.Errorf("opening %s storage: %w", cfg.Storage.Type(), err)
 	}
 
-	s := &Server{cfg: cfg, app: app, health: hr, tls: tlsConf, log: log}
+	trust, err := newTrustServer(cfg)
+	if err != nil {
+		app.Shutdown() //nolint:errcheck // already failing
+		return nil, err
+	}
+	s := &Server{cfg: cfg, app: app, health: hr, tls: tlsConf, log: log, trust: trust}
 	base := strings.TrimSuffix(cfg.HTTP.Prefix, "/")
 	var h http.Handler = &altDigests{base: base, driver: driver, next: app, log: log}
 	h = &referrers{base: base, driver: driver, next: h, log: log}
+	h = trustRoutes(base, trust, h)
 	h = SearchHandler(cfg.HTTP.Prefix, cfg.HTTP.Headers, h)
 	h = alive("/", h)
 	h = s.healthGate(h)
@@ -138,6 +146,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // down before returning.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.app.Shutdown() //nolint:errcheck // only a proxy's scheduler can fail, and it is stopping anyway
+	defer s.trust.Close()
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ type testRegistry struct {
 	Root   string // the filesystem storage's root directory
 	Client *http.Client
 	Config string // the configuration it was started from
+	stop   func() // stops it (once) and waits for Serve to return
 }
 
 // startRegistry serves the configuration yaml (with ROOT replaced by a new
@@ -41,7 +43,19 @@ type testRegistry struct {
 func startRegistry(t *testing.T, yaml string) *testRegistry {
 	t.Helper()
 	root := t.TempDir()
-	yaml = strings.ReplaceAll(yaml, "ROOT", root)
+	return startRegistryAt(t, strings.ReplaceAll(yaml, "ROOT", root), root)
+}
+
+// startRegistryAfter stops prev and serves its configuration and storage
+// again, as a restarted registry.
+func startRegistryAfter(t *testing.T, prev *testRegistry) *testRegistry {
+	t.Helper()
+	prev.stop()
+	return startRegistryAt(t, prev.Config, prev.Root)
+}
+
+func startRegistryAt(t *testing.T, yaml, root string) *testRegistry {
+	t.Helper()
 	cfg, err := ParseConfig(strings.NewReader(yaml))
 	if err != nil {
 		t.Fatalf("parse config: %v", err)
@@ -59,12 +73,13 @@ func startRegistry(t *testing.T, yaml string) *testRegistry {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	t.Cleanup(stop)
 	scheme := "http"
 	if srv.TLS() {
 		scheme = "https"
@@ -74,6 +89,7 @@ func startRegistry(t *testing.T, yaml string) *testRegistry {
 		Root:   root,
 		Client: &http.Client{Timeout: 30 * time.Second},
 		Config: yaml,
+		stop:   stop,
 	}
 }
 

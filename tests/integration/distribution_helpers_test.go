@@ -54,11 +54,24 @@ type registryProc struct {
 	done chan struct{}
 }
 
+// registryOptions change what startRegistryProcWith configures.
+type registryOptions struct {
+	certDir  string        // serve TLS with certDir/server.crt and server.key (makeCerts)
+	htpasswd string        // require basic auth from this htpasswd file
+	after    *registryProc // a stopped registry whose address and storage to take over
+}
+
 // startRegistryProc runs bin (berth-registry or /usr/bin/docker-registry)
 // as `bin serve CONFIG` with filesystem storage in a temporary directory,
 // deletes enabled, on a free port of 127.0.0.1, and waits until /v2/
 // answers.
 func startRegistryProc(t *testing.T, bin string) *registryProc {
+	t.Helper()
+	return startRegistryProcWith(t, bin, registryOptions{})
+}
+
+// startRegistryProcWith is startRegistryProc with TLS or basic auth.
+func startRegistryProcWith(t *testing.T, bin string, opts registryOptions) *registryProc {
 	t.Helper()
 	dir := t.TempDir()
 	r := &registryProc{
@@ -66,6 +79,9 @@ func startRegistryProc(t *testing.T, bin string) *registryProc {
 		root: filepath.Join(dir, "storage"),
 		out:  &stream{},
 		done: make(chan struct{}),
+	}
+	if opts.after != nil {
+		r.addr, r.root = opts.after.addr, opts.after.root
 	}
 	config := fmt.Sprintf(`version: 0.1
 log:
@@ -78,6 +94,19 @@ storage:
 http:
   addr: %s
 `, r.root, r.addr)
+	scheme, ready := "http", http.StatusOK
+	client := http.DefaultClient
+	if opts.certDir != "" {
+		config += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n",
+			filepath.Join(opts.certDir, "server.crt"), filepath.Join(opts.certDir, "server.key"))
+		scheme = "https"
+		// Readiness only: the tests check the certificate themselves.
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // see above
+	}
+	if opts.htpasswd != "" {
+		config += fmt.Sprintf("auth:\n  htpasswd:\n    realm: berth-test\n    path: %s\n", opts.htpasswd)
+		ready = http.StatusUnauthorized
+	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -97,8 +126,7 @@ http:
 		close(r.done)
 	}()
 	t.Cleanup(func() {
-		_ = r.cmd.Process.Signal(syscall.SIGKILL)
-		<-r.done
+		r.stop()
 		if t.Failed() {
 			t.Logf("%s printed:\n%s", filepath.Base(bin), lastLines(r.out.String(), 60))
 		}
@@ -109,10 +137,16 @@ http:
 			t.Fatalf("%s exited before answering:\n%s", bin, r.out)
 		default:
 		}
-		code, _, err := httpDo(http.DefaultClient, http.MethodGet, "http://"+r.addr+"/v2/", nil)
-		return err == nil && code == http.StatusOK
+		code, _, err := httpDo(client, http.MethodGet, scheme+"://"+r.addr+"/v2/", nil)
+		return err == nil && code == ready
 	})
 	return r
+}
+
+// stop kills the registry and waits for it to exit.
+func (r *registryProc) stop() {
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
 }
 
 // berthRegistry runs the suite's berth-registry on the host.

@@ -9,10 +9,12 @@ import (
 	"testing"
 )
 
-// Content trust is berth's alone: the Docker CLI implements
-// DOCKER_CONTENT_TRUST with Notary v1 and never reads cosign signatures, so
-// these tests drive only the berth CLI. The registry is the suite's
-// berth-registry on 127.0.0.1.
+// Content trust with the berth CLI: cosign-format signatures stored in the
+// registry next to the image. The Docker CLI implements
+// DOCKER_CONTENT_TRUST with Notary v1 instead and never reads cosign
+// signatures, so these tests drive only the berth CLI; notary_test.go
+// drives the Docker CLI against berth-registry's Notary service. The
+// registry is the suite's berth-registry on 127.0.0.1.
 
 // trustEnv is a private CLI config directory (keys under its trust/)
 // and the passphrase for every key the test makes.
