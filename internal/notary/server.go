@@ -107,7 +107,7 @@ const (
 func (s *Server) routes() *mux.Router {
 	r := mux.NewRouter()
 	tuf := "/v2/" + gunPattern + "/_trust/tuf/"
-	r.Methods(http.MethodPost).Path(tuf).Handler(s.endpoint(handlers.AtomicUpdateHandler, "push", "pull"))
+	r.Methods(http.MethodPost).Path(tuf).Handler(s.endpoint(s.publish, "push", "pull"))
 	r.Methods(http.MethodGet).Path(tuf + rolePattern + `.{checksum:[a-fA-F0-9]{64}|[a-fA-F0-9]{96}|[a-fA-F0-9]{128}}.json`).Handler(s.endpoint(handlers.GetHandler, "pull"))
 	r.Methods(http.MethodGet).Path(tuf + `{version:[1-9]*[0-9]+}.` + rolePattern + `.json`).Handler(s.endpoint(handlers.GetHandler, "pull"))
 	r.Methods(http.MethodGet).Path(tuf + rolePattern + `.json`).Handler(s.noCache(s.endpoint(handlers.GetHandler, "pull")))

@@ -12,9 +12,9 @@ import (
 // whose own address answers as the trust server, as the CLI expects of a
 // private registry: a signed push, a trusted pull and run, refusal of an
 // unsigned tag, a tag moved to another image (the signed image is what
-// comes back), `trust inspect`, `trust revoke`, and signing again after
-// the registry restarted (the server's timestamp key and the metadata
-// persist).
+// comes back), `trust inspect`, signing again after the registry restarted
+// (the server's timestamp key and the metadata persist), `trust revoke`,
+// and `trust key generate`, `trust signer add` and `trust sign`.
 func TestDockerContentTrust(t *testing.T) {
 	d := sharedDaemon(t)
 	c := d.client(t, "docker")
@@ -137,5 +137,22 @@ func TestDockerContentTrust(t *testing.T) {
 	c.ok("rmi", signed)
 	if r := run(trusted, "pull", signed); r.code == 0 {
 		t.Errorf("trusted pull of a revoked tag succeeded: %s", r)
+	}
+
+	// A signer's key, made locally and added as a delegation, signs the tag
+	// again; the trusted pull works and inspect names the signer.
+	keys := t.TempDir()
+	if out := mustRun(trusted, "trust", "key", "generate", "alice", "--dir", keys); !strings.Contains(out, "alice.pub") {
+		t.Fatalf("trust key generate printed no public key file:\n%s", out)
+	}
+	mustRun(trusted, "trust", "signer", "add", "--key", filepath.Join(keys, "alice.pub"), "alice", repo)
+	c.ok("tag", signedID, signed)
+	if out := mustRun(trusted, "trust", "sign", signed); !strings.Contains(out, "Successfully signed "+signed) {
+		t.Fatalf("trust sign:\n%s", out)
+	}
+	c.ok("rmi", signed)
+	mustRun(trusted, "pull", signed)
+	if out := mustRun(trusted, "trust", "inspect", "--pretty", signed); !strings.Contains(out, "alice") {
+		t.Errorf("trust inspect --pretty after alice signed names no alice:\n%s", out)
 	}
 }
