@@ -192,23 +192,10 @@ func (s *Store) GetCurrent(gun data.GUN, role data.RoleName) (*time.Time, []byte
 	if checkNames(gun, role) != nil {
 		return nil, nil, storage.ErrNotFound{}
 	}
-	var (
-		created time.Time
-		meta    []byte
-	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		prefix := roleKey(gun, role)
-		k, v := lastWithPrefix(tx.Bucket(tufBucket).Cursor(), prefix)
-		if k == nil {
-			return storage.ErrNotFound{}
-		}
-		created, meta = decodeRecord(v)
-		return nil
+	return s.getRecord(func(tx *bolt.Tx) []byte {
+		k, _ := lastWithPrefix(tx.Bucket(tufBucket).Cursor(), roleKey(gun, role))
+		return k
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return &created, meta, nil
 }
 
 // GetVersion returns one exact version of one role of gun.
