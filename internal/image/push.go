@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	registrytypes "github.com/moby/moby/api/types/registry"
 	digest "github.com/opencontainers/go-digest"
@@ -30,6 +31,10 @@ import (
 type PushOptions struct {
 	Tag  string                    // "" pushes every tag of the repository
 	Auth *registrytypes.AuthConfig // from X-Registry-Auth; nil for none
+	// Platform, when set, is the platform the pushed image must be for
+	// (`push --platform`): berth keeps one platform per image, so a tag
+	// of another platform is refused rather than pushed.
+	Platform *ocispec.Platform
 }
 
 // PushResult is the aux message that ends the push of one tag, as
@@ -62,6 +67,15 @@ func (s *Service) Push(ctx context.Context, name string, opts PushOptions, out i
 	targets, err := s.pushTargets(ctx, named)
 	if err != nil {
 		return err
+	}
+	if opts.Platform != nil {
+		want := platforms.Normalize(*opts.Platform)
+		for _, t := range targets {
+			if have := platforms.Normalize(t.info.config.Platform); !platforms.Only(want).Match(have) {
+				return errdefs.NotFound(fmt.Errorf("image with reference %s was found but does not provide the specified platform (%s): it is for %s",
+					reference.FamiliarString(t.name), platforms.Format(want), platforms.Format(have)))
+			}
+		}
 	}
 	p := newProgress(out)
 	p.status("The push refers to repository [%s]", reference.TrimNamed(named).String())

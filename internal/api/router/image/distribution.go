@@ -2,12 +2,15 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/moby/moby/api/pkg/authconfig"
 	"github.com/moby/moby/api/types/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"berth/internal/api/server"
 	"berth/internal/errdefs"
@@ -80,14 +83,23 @@ func (rt *Router) pull(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	return out.finish(err)
 }
 
-// push answers POST /images/{name}/push?tag=TAG.
+// push answers POST /images/{name}/push?tag=TAG[&platform=JSON].
 func (rt *Router) push(ctx context.Context, w http.ResponseWriter, r *http.Request, name string) error {
 	auth, err := registryAuth(r)
 	if err != nil {
 		return err
 	}
+	opts := image.PushOptions{Tag: r.URL.Query().Get("tag"), Auth: auth}
+	if p := r.URL.Query().Get("platform"); p != "" {
+		// The Docker CLI sends the platform as an OCI platform object.
+		var plat ocispec.Platform
+		if err := json.Unmarshal([]byte(p), &plat); err != nil || plat.OS == "" {
+			return errdefs.Invalid(fmt.Errorf("invalid platform %q: want a JSON object with os and architecture", p))
+		}
+		opts.Platform = &plat
+	}
 	out := &progressStream{w: w}
-	err = rt.svc.Push(ctx, name, image.PushOptions{Tag: r.URL.Query().Get("tag"), Auth: auth}, out)
+	err = rt.svc.Push(ctx, name, opts, out)
 	return out.finish(err)
 }
 

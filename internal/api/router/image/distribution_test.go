@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,16 @@ func TestDockerCLIPushPull(t *testing.T) {
 	}
 	digest := out[strings.Index(out, "digest: ")+len("digest: "):]
 	digest = digest[:strings.Index(digest, " ")]
+	// push --platform: the image's own platform pushes the same manifest;
+	// another is refused.
+	if out := e.ok("push", "--platform", "linux/"+goruntime.GOARCH, ref); !strings.Contains(out, "1.0: digest: "+digest) {
+		t.Errorf("push --platform linux/%s:\n%s", goruntime.GOARCH, out)
+	}
+	other := "linux/arm64"
+	if goruntime.GOARCH == "arm64" {
+		other = "linux/amd64"
+	}
+	e.fails("does not provide the specified platform ("+other+")", "push", "--platform", other, ref)
 
 	id := strings.TrimSpace(e.ok("image", "inspect", "-f", "{{.Id}}", ref))
 	e.ok("rmi", ref)
