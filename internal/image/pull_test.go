@@ -176,7 +176,7 @@ func TestPullPlatform(t *testing.T) {
 		}
 		img, _ := f.svc.Resolve(ctx, reg.host+"/multi:"+c.tag)
 		e, _, _ := f.svc.lookup(f.svc.ns(ctx), img.ID)
-		_, d, ok := dockerManifest2(e.info)
+		_, d, ok := dockerManifest2(e.info, e.info.manifest.Layers)
 		if !ok {
 			t.Fatal("imported image not pushed as Docker schema 2")
 		}

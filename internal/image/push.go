@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -130,14 +131,14 @@ func (s *Service) pushOne(ctx context.Context, res remotes.Resolver, tracker doc
 		return err
 	}
 	dst := source{host: reference.Domain(named), repo: reference.Path(named)}
-	mb, mdesc, ok := dockerManifest2(inf)
-	if !ok {
-		mdesc = inf.manifestDesc
-		if mb, err = content.ReadBlob(ctx, s.content, mdesc); err != nil {
-			return err
-		}
+	// Docker schema 2 (dockerd's choice) unless a layer's compression has
+	// no Docker media type; either way the media types are known now, the
+	// digests of layers compressed for the push only after it.
+	manifestType := inf.manifestDesc.MediaType
+	if dockerConvertible(inf.manifest.Layers) {
+		manifestType = images.MediaTypeDockerSchema2Manifest
 	}
-	layers := inf.manifest.Layers
+	layers := slices.Clone(inf.manifest.Layers)
 	diffIDs := inf.config.RootFS.DiffIDs
 
 	// dockerd lists the top layer first and names layers by diff ID.
@@ -161,7 +162,6 @@ func (s *Service) pushOne(ctx context.Context, res remotes.Resolver, tracker doc
 	g, gctx := errgroup.WithContext(ctx)
 	sem := make(chan struct{}, limit)
 	for _, i := range order {
-		desc := layers[i]
 		id := shortDigest(diffIDs[i])
 		g.Go(func() error {
 			select {
@@ -170,11 +170,37 @@ func (s *Service) pushOne(ctx context.Context, res remotes.Resolver, tracker doc
 				return gctx.Err()
 			}
 			defer func() { <-sem }()
-			return s.pushBlob(gctx, pusher, tracker, s.withSources(gctx, desc, mdesc.MediaType), dst, p, id)
+			desc := layers[i]
+			if uncompressedLayer(desc.MediaType) && manifestType == images.MediaTypeDockerSchema2Manifest {
+				// dockerd never sends a plain tar: the registry (and
+				// every pull from it) gets the layer gzip-compressed.
+				var err error
+				if desc, err = s.gzipLayer(gctx, desc); err != nil {
+					return fmt.Errorf("compress layer %s: %w", id, err)
+				}
+				layers[i] = desc
+			}
+			return s.pushBlob(gctx, pusher, tracker, s.withSources(gctx, desc, manifestType), dst, p, id)
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return pushError(auth, err)
+	}
+	// A layer listed twice was compressed once.
+	pushedAs := map[digest.Digest]ocispec.Descriptor{}
+	for _, i := range order {
+		pushedAs[inf.manifest.Layers[i].Digest] = layers[i]
+	}
+	for i, l := range inf.manifest.Layers {
+		layers[i] = pushedAs[l.Digest]
+	}
+	mb, mdesc, ok := dockerManifest2(inf, layers)
+	if !ok {
+		mdesc = inf.manifestDesc
+		var err error
+		if mb, err = content.ReadBlob(ctx, s.content, mdesc); err != nil {
+			return err
+		}
 	}
 	cfg := inf.configDesc
 	if mdesc.MediaType == images.MediaTypeDockerSchema2Manifest {
@@ -196,37 +222,47 @@ func (s *Service) pushOne(ctx context.Context, res remotes.Resolver, tracker doc
 	return nil
 }
 
-// dockerManifest2 is the manifest dockerd pushes for inf: Docker schema 2
-// with Docker media types when every layer is a gzip or plain tar, the
-// stored manifest otherwise (zstd has no Docker media type), which the
-// caller pushes as it is.
-func dockerManifest2(inf *imageInfo) ([]byte, ocispec.Descriptor, bool) {
-	m := inf.manifest
-	if inf.manifestDesc.MediaType == images.MediaTypeDockerSchema2Manifest {
-		return nil, ocispec.Descriptor{}, false // pushed as pulled, same digest
-	}
-	convertible := true
-	layers := make([]ocispec.Descriptor, len(m.Layers))
-	for i, l := range m.Layers {
-		l.Annotations, l.URLs = nil, nil
+// dockerConvertible reports whether every layer is a gzip or plain tar,
+// which Docker schema 2 has media types for (zstd has none).
+func dockerConvertible(layers []ocispec.Descriptor) bool {
+	for _, l := range layers {
 		switch l.MediaType {
-		case ocispec.MediaTypeImageLayerGzip, images.MediaTypeDockerSchema2LayerGzip:
-			l.MediaType = images.MediaTypeDockerSchema2LayerGzip
-		case ocispec.MediaTypeImageLayer, images.MediaTypeDockerSchema2Layer:
-			l.MediaType = images.MediaTypeDockerSchema2Layer
+		case ocispec.MediaTypeImageLayerGzip, images.MediaTypeDockerSchema2LayerGzip,
+			ocispec.MediaTypeImageLayer, images.MediaTypeDockerSchema2Layer:
 		default:
-			convertible = false
+			return false
 		}
-		layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
 	}
-	if !convertible {
+	return true
+}
+
+func uncompressedLayer(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageLayer || mediaType == images.MediaTypeDockerSchema2Layer
+}
+
+// dockerManifest2 is the manifest dockerd pushes for inf whose layers go
+// to the registry as layers: Docker schema 2 with Docker media types. The
+// stored manifest is pushed as it is (ok false) when it is Docker schema 2
+// already with the same layers (pushed as pulled, same digest), or when a
+// layer cannot be described in Docker schema 2.
+func dockerManifest2(inf *imageInfo, layers []ocispec.Descriptor) ([]byte, ocispec.Descriptor, bool) {
+	same := slices.EqualFunc(layers, inf.manifest.Layers, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
+	if (inf.manifestDesc.MediaType == images.MediaTypeDockerSchema2Manifest && same) || !dockerConvertible(layers) {
 		return nil, ocispec.Descriptor{}, false
 	}
-	m = ocispec.Manifest{
+	dl := make([]ocispec.Descriptor, len(layers))
+	for i, l := range layers {
+		mt := images.MediaTypeDockerSchema2LayerGzip
+		if uncompressedLayer(l.MediaType) {
+			mt = images.MediaTypeDockerSchema2Layer
+		}
+		dl[i] = ocispec.Descriptor{MediaType: mt, Digest: l.Digest, Size: l.Size}
+	}
+	m := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: images.MediaTypeDockerSchema2Manifest,
 		Config:    ocispec.Descriptor{MediaType: images.MediaTypeDockerSchema2Config, Digest: inf.configDesc.Digest, Size: inf.configDesc.Size},
-		Layers:    layers,
+		Layers:    dl,
 	}
 	b, _ := json.MarshalIndent(m, "", "   ")
 	return b, ocispec.Descriptor{MediaType: m.MediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}, true
