@@ -297,6 +297,36 @@ func (s *Service) withSources(ctx context.Context, desc ocispec.Descriptor, mani
 // pushBlob uploads desc from the content store unless the registry has
 // it, reporting "Pushing" bytes and the outcome under id.
 func (s *Service) pushBlob(ctx context.Context, pusher remotes.Pusher, tracker docker.StatusTracker, desc ocispec.Descriptor, dst source, p *progress, id string) error {
+	var err error
+	for attempt := 1; attempt <= maxPushAttempts; attempt++ {
+		if err = s.pushBlobOnce(ctx, pusher, tracker, desc, dst, p, id); err == nil || !retryablePush(ctx, err) {
+			return err
+		}
+		s.log.WarnContext(ctx, "blob upload failed, retrying", "digest", desc.Digest, "attempt", attempt, "error", err)
+	}
+	return err
+}
+
+// maxPushAttempts bounds the uploads of one blob, as dockerd's five.
+const maxPushAttempts = 5
+
+// retryablePush tells a broken transfer (a reset connection, a registry
+// answering 5xx, 408 or 429), worth another upload, from an answer that
+// would only come again (no credentials, denied, refused content).
+func retryablePush(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, errdefs.ErrUnauthorized) || errdefs.IsForbidden(err) || errdefs.IsInvalid(err) {
+		return false
+	}
+	var status remoteerrors.ErrUnexpectedStatus
+	if errors.As(err, &status) {
+		c := status.StatusCode
+		return c >= 500 || c == http.StatusRequestTimeout || c == http.StatusTooManyRequests
+	}
+	return !cerrdefs.IsNotFound(err) && !cerrdefs.IsPermissionDenied(err) && !cerrdefs.IsUnauthorized(err)
+}
+
+// pushBlobOnce makes one attempt at uploading desc.
+func (s *Service) pushBlobOnce(ctx context.Context, pusher remotes.Pusher, tracker docker.StatusTracker, desc ocispec.Descriptor, dst source, p *progress, id string) error {
 	report := func(status string) {
 		if p != nil {
 			p.layer(id, status)

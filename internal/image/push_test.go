@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	goruntime "runtime"
@@ -12,8 +13,11 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/images"
+	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"berth/internal/errdefs"
 )
 
 // plainArchive is a docker-archive, as `docker save` writes it, of one
@@ -115,5 +119,53 @@ func TestPushCompressesPlainLayers(t *testing.T) {
 	}
 	if got, err := other.svc.Resolve(ctx, ref); err != nil || got.ID != img.ID {
 		t.Fatalf("pulled back %v (%v), pushed image %s", got.ID, err, img.ID)
+	}
+}
+
+// TestPushConnectionCut: an upload whose connection breaks mid-layer is
+// retried, and the registry ends up with the whole image.
+func TestPushConnectionCut(t *testing.T) {
+	reg := startRegistry(t, registryOpts{})
+	proxy := startCutProxyDir(t, reg.host, 256<<10, true)
+	f := newFixture(t)
+	ctx := context.Background()
+	ref := proxy.host + "/cutpush:v1"
+	id := f.importMarked(t, ref, "cut push")
+	if _, err := pushTo(t, f, ref, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if proxy.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d connections; the test needs one", proxy.cuts.Load())
+	}
+	other := newFixture(t)
+	if _, err := pullTo(t, other, reg.host+"/cutpush:v1", PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := other.svc.Resolve(ctx, reg.host+"/cutpush:v1"); err != nil || img.ID != id {
+		t.Fatalf("pulled %v (%v), pushed %s", img, err, id)
+	}
+}
+
+func TestRetryablePush(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"reset connection", context.Background(), errors.New("read: connection reset by peer"), true},
+		{"registry 503", context.Background(), remoteerrors.ErrUnexpectedStatus{StatusCode: 503}, true},
+		{"registry 429", context.Background(), remoteerrors.ErrUnexpectedStatus{StatusCode: 429}, true},
+		{"registry 400", context.Background(), remoteerrors.ErrUnexpectedStatus{StatusCode: 400}, false},
+		{"no credentials", context.Background(), errdefs.Unauthorized(errors.New("no basic auth credentials")), false},
+		{"denied", context.Background(), errdefs.Forbidden(errors.New("denied")), false},
+		{"canceled push", canceled, errors.New("read: connection reset by peer"), false},
+	}
+	for _, tc := range tests {
+		if got := retryablePush(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("%s: retryable %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

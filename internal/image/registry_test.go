@@ -143,13 +143,19 @@ func mustNamed(t *testing.T, s string) reference.Named {
 }
 
 // cutProxy relays TCP to target and breaks the first connection that has
-// carried more than after bytes towards the client.
+// carried more than after bytes in one direction: towards the client
+// (a download) or, with upload, towards the registry.
 type cutProxy struct {
 	host string
 	cuts atomic.Int32
 }
 
 func startCutProxy(t *testing.T, target string, after int64) *cutProxy {
+	t.Helper()
+	return startCutProxyDir(t, target, after, false)
+}
+
+func startCutProxyDir(t *testing.T, target string, after int64, upload bool) *cutProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -158,10 +164,47 @@ func startCutProxy(t *testing.T, target string, after int64) *cutProxy {
 	p := &cutProxy{host: l.Addr().String()}
 	var wg sync.WaitGroup
 	var cutOnce atomic.Bool
+	var mu sync.Mutex
+	var conns []net.Conn // closed at the end: idle keep-alive connections would hold wg
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
 	t.Cleanup(func() {
 		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
 		wg.Wait()
 	})
+	// relay copies from to to, cutting both ends once the byte budget of
+	// the watched direction is spent.
+	relay := func(from, to net.Conn, watched bool) {
+		buf := make([]byte, 32<<10)
+		var sent int64
+		for {
+			n, err := from.Read(buf)
+			if n > 0 {
+				if watched && sent+int64(n) > after && cutOnce.CompareAndSwap(false, true) {
+					_, _ = to.Write(buf[:after-sent])
+					p.cuts.Add(1)
+					from.Close()
+					to.Close()
+					return // cut mid-transfer
+				}
+				if _, werr := to.Write(buf[:n]); werr != nil {
+					return
+				}
+				sent += int64(n)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -174,34 +217,18 @@ func startCutProxy(t *testing.T, target string, after int64) *cutProxy {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
+				track(c)
 				s, err := net.Dial("tcp", target)
 				if err != nil {
 					return
 				}
 				defer s.Close()
+				track(s)
 				go func() {
-					_, _ = io.Copy(s, c)
+					relay(c, s, upload)
 					s.Close()
 				}()
-				buf := make([]byte, 32<<10)
-				var sent int64
-				for {
-					n, err := s.Read(buf)
-					if n > 0 {
-						if sent+int64(n) > after && cutOnce.CompareAndSwap(false, true) {
-							_, _ = c.Write(buf[:after-sent])
-							p.cuts.Add(1)
-							return // cut mid-transfer
-						}
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-						sent += int64(n)
-					}
-					if err != nil {
-						return
-					}
-				}
+				relay(s, c, !upload)
 			}()
 		}
 	}()
