@@ -250,7 +250,9 @@ build_berth() {
 # start_<e> (flags differ). podman's is its CLI, PODMAN (no daemon).
 # ---------------------------------------------------------------------------
 # wait_ping SOCKET PID: poll /_ping until it answers 200, bounded; fails at once
-# if the daemon died.
+# if the daemon died. curl runs only once the socket exists; the poll sleeps
+# 1 ms between tries, since the figure is tens of milliseconds for berthd and
+# a coarser poll adds its own granularity to every engine's time.
 wait_ping() {
 	local sock=$1 pid=$2 deadline=$((${EPOCHREALTIME%.*} + PING_TIMEOUT))
 	while ((${EPOCHREALTIME%.*} < deadline)); do
@@ -258,7 +260,7 @@ wait_ping() {
 			return 0
 		fi
 		alive "$pid" || return 1
-		sleep 0.005
+		sleep 0.001
 	done
 	return 1
 }

@@ -369,8 +369,19 @@ func (s *Service) pushBlobOnce(ctx context.Context, pusher remotes.Pusher, track
 	return s.addSource(ctx, desc.Digest, dst)
 }
 
-// pushBytes uploads a blob (the manifest) held in memory.
+// pushBytes uploads a blob (the manifest) held in memory, retrying a
+// broken transfer as pushBlob does.
 func pushBytes(ctx context.Context, pusher remotes.Pusher, desc ocispec.Descriptor, b []byte) error {
+	var err error
+	for attempt := 1; attempt <= maxPushAttempts; attempt++ {
+		if err = pushBytesOnce(ctx, pusher, desc, b); err == nil || !retryablePush(ctx, err) {
+			return err
+		}
+	}
+	return err
+}
+
+func pushBytesOnce(ctx context.Context, pusher remotes.Pusher, desc ocispec.Descriptor, b []byte) error {
 	w, err := pusher.Push(ctx, desc)
 	if err != nil {
 		if cerrdefs.IsAlreadyExists(err) {

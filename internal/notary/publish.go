@@ -21,9 +21,13 @@ import (
 	"github.com/theupdateframework/notary/tuf/validation"
 )
 
-// maxRoleSize bounds one uploaded metadata file; targets with many tags
-// are the big ones, and stay far below this.
-const maxRoleSize = 16 << 20
+// maxRoleSize bounds one uploaded metadata file, and maxPublishSize a
+// whole publish; targets with many tags are the big ones, and stay far
+// below these.
+const (
+	maxRoleSize    = 16 << 20
+	maxPublishSize = 64 << 20
+)
 
 // publish takes a client's update of a repository's trust data: a
 // multipart body with one part per role, each part's file name being the
@@ -39,6 +43,7 @@ const maxRoleSize = 16 << 20
 // from the Content-Disposition header itself.
 func (s *Server) publish(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	gun := data.GUN(mux.Vars(r)["gun"])
+	r.Body = http.MaxBytesReader(w, r.Body, maxPublishSize)
 	updates, err := readUpdates(r)
 	if err != nil {
 		return err
