@@ -26,7 +26,16 @@ if [ -n "$version" ]; then
 fi
 
 mkdir -p "$out"
-for bin in berth berthd berth-shim berth-registry; do
+for bin in berth berthd berth-shim; do
 	CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/$bin" "./cmd/$bin"
 done
+# berth-registry declares only main.version. Go records -ldflags in the
+# binary, so the build time would make every build differ; without it the
+# same source gives the same binary, which install.sh compares with the one
+# in registry:2.
+registry_ldflags="-s -w"
+if [ -n "$version" ]; then
+	registry_ldflags+=" -X main.version=$version"
+fi
+CGO_ENABLED=0 go build -trimpath -ldflags "$registry_ldflags" -o "$out/berth-registry" ./cmd/berth-registry
 echo "built berth ${version:-(untagged)} ($commit) into $out"

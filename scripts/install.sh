@@ -100,8 +100,10 @@ else
 	berth_log "creating busybox:latest from busybox-static"
 	BERTH="$prefix/berth" bash "$repo/scripts/mkbusybox.sh" busybox:latest
 fi
-# registry:2, as the seeds run it, is berth-registry in an image of its own.
-if "$prefix/berth" image inspect registry:2 >/dev/null 2>&1; then
+# registry:2, as the seeds run it, is berth-registry in an image of its own,
+# made again when the berth-registry just built is not the one inside.
+registry_digest="sha256:$(sha256sum "$build_dir/berth-registry" | cut -d' ' -f1)"
+if [ "$("$prefix/berth" image inspect -f '{{index .Config.Labels "berth.registry.binary"}}' registry:2 2>/dev/null)" = "$registry_digest" ]; then
 	berth_log "registry:2 is already there"
 else
 	berth_log "creating registry:2 from berth-registry"

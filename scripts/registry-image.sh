@@ -72,8 +72,11 @@ if [ -n "$tarfile" ]; then
 fi
 
 first=${images[0]}
+# The label names the binary inside, so install.sh can tell a stale image.
+binary_digest=$(sha256sum "$bin" | cut -d' ' -f1)
 tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf - . |
 	"$berth" import -m "berth-registry as a registry:2-compatible image" \
+		--change "LABEL berth.registry.binary=sha256:$binary_digest" \
 		--change 'ENTRYPOINT ["/bin/registry"]' \
 		--change 'CMD ["serve", "/etc/docker/registry/config.yml"]' \
 		--change 'EXPOSE 5000' \
