@@ -231,11 +231,13 @@ make_busybox_tar() {
 }
 
 # build_berth [PKG…]: go build berthd and berth-shim (and PKG…, e.g.
-# ./cmd/berth-registry) from this tree into $T/bin. When it fails, berth is
-# dropped from ENGINES, its status says so, and it returns 1.
+# ./cmd/berth-registry) from this tree into $T/bin, the way scripts/build.sh
+# builds what install.sh installs (static, stripped): that is what users run.
+# When it fails, berth is dropped from ENGINES, its status says so, and it
+# returns 1.
 build_berth() {
 	log "building berthd and berth-shim${1:+ and $*}"
-	if ! (cd "$REPO" && go build -o "$T/bin/" ./cmd/berthd ./cmd/berth-shim "$@") >"$T/berth-build.log" 2>&1; then
+	if ! (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$T/bin/" ./cmd/berthd ./cmd/berth-shim "$@") >"$T/berth-build.log" 2>&1; then
 		log "berth does not build; skipping it:"
 		head -20 "$T/berth-build.log" >&2
 		put berth status "does not build"
