@@ -82,6 +82,7 @@ func New(ctx context.Context, cfg *configuration.Configuration, opts Options) (*
 	s := &Server{cfg: cfg, app: app, health: hr, tls: tlsConf, log: log, trust: trust}
 	base := strings.TrimSuffix(cfg.HTTP.Prefix, "/")
 	var h http.Handler = &altDigests{base: base, driver: driver, next: app, log: log}
+	h = &singlePost{base: base, next: h}
 	h = &referrers{base: base, driver: driver, next: h, log: log}
 	h = trustRoutes(base, trust, h)
 	h = SearchHandler(cfg.HTTP.Prefix, cfg.HTTP.Headers, h)
