@@ -13,6 +13,12 @@ import (
 	"berth/internal/errdefs"
 )
 
+// ociVersion is the runtime-spec version berth's specs declare. It is not
+// the Go module's (specs.Version, 1.3.0): Debian 12's crun 1.8, the runtime
+// berth picks on cgroup v2 hosts, refuses every spec past 1.1 with
+// "unknown version specified", and berth uses no field added since.
+const ociVersion = "1.1.0"
+
 // DefaultPathEnv is the PATH a container gets when its configuration sets
 // none, as Docker's oci.DefaultPathEnv on Linux.
 const DefaultPathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -114,7 +120,7 @@ func GenerateSpec(opts SpecOptions) (*specs.Spec, error) {
 	}
 	oomScore := hc.OomScoreAdj
 	s := &specs.Spec{
-		Version: specs.Version,
+		Version: ociVersion,
 		Process: &specs.Process{
 			Terminal: cfg.Tty,
 			User: specs.User{
