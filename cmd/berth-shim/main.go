@@ -19,6 +19,11 @@ import (
 func main() {
 	// One container's I/O needs neither parallelism nor a large heap; this
 	// keeps the shim's resident memory small.
+	if len(os.Args) > 2 && os.Args[1] == shim.V1ViewFlag && os.Args[2] == "--" {
+		err := shim.ExecInV1View(os.Args[3:])
+		fmt.Fprintf(os.Stderr, "berth-shim: %v\n", err)
+		os.Exit(1)
+	}
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(25)
 	if len(os.Args) != 2 {

@@ -649,6 +649,11 @@ func (s *Service) bindOptions(containerID string, mp *MountPoint, src string) ([
 		}
 		s.log.Warn("Falling back to default propagation for bind source in daemon root", "container_id", containerID, "source", src)
 	}
+	if mp.NonRecursive {
+		// A bind without submounts has nothing for a recursive propagation
+		// to reach; crun, seeing the "r", makes the bind itself recursive.
+		prop = mount.Propagation(strings.TrimPrefix(string(prop), "r"))
+	}
 	return append(o, string(prop)), nil
 }
 

@@ -463,7 +463,7 @@ func TestBindOptions(t *testing.T) {
 		{doc: "ro is recursive", mp: MountPoint{Type: "bind", Propagation: "rprivate"}, want: "[rbind rro rprivate]"},
 		{doc: "ro writable submounts", mp: MountPoint{Type: "bind", Propagation: "rprivate", ReadOnlyNonRecursive: true}, want: "[rbind ro rprivate]"},
 		{doc: "ro forced", mp: MountPoint{Type: "bind", Propagation: "rprivate", ReadOnlyForceRecursive: true}, want: "[rbind rro rprivate]"},
-		{doc: "non-recursive", mp: MountPoint{Type: "bind", RW: true, NonRecursive: true}, want: "[bind rprivate]"},
+		{doc: "non-recursive", mp: MountPoint{Type: "bind", RW: true, NonRecursive: true}, want: "[bind private]"},
 		{doc: "volume ro", mp: MountPoint{Type: "volume"}, want: "[rbind rro rprivate]"},
 		{doc: "rw writable submounts", mp: MountPoint{Type: "bind", RW: true, ReadOnlyNonRecursive: true},
 			want: "mount options conflict: !ReadOnly && BindOptions.ReadOnlyNonRecursive"},

@@ -124,9 +124,8 @@ func (s *Service) runRuntime(ctx context.Context, c *Container, args ...string) 
 	if err != nil {
 		return err
 	}
-	argv := append([]string{"--root", filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime)}, rt.Args...)
-	argv = append(argv, args...)
-	out, err := exec.CommandContext(ctx, rt.Path, argv...).CombinedOutput()
+	argv := rt.command(append([]string{"--root", filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime)}, args...)...)
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		if msg := runtimeMessage(out); msg != "" {
 			return errors.New(msg)

@@ -32,6 +32,15 @@ type Images interface {
 type Runtime struct {
 	Path string
 	Args []string
+	// Launcher, when set, is the argv prefix every invocation of the
+	// runtime goes through (crun's cgroup v1 view on hybrid hosts).
+	Launcher []string
+}
+
+// command is the runtime's command line for args (its own flags first).
+func (rt Runtime) command(args ...string) []string {
+	argv := append(append([]string{}, rt.Launcher...), rt.Path)
+	return append(append(argv, rt.Args...), args...)
 }
 
 // Config is what the container service is built from.

@@ -141,18 +141,19 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)
 	cfg := shim.Config{
-		ID:          c.ID,
-		Bundle:      bundle,
-		Runtime:     rt.Path,
-		RuntimeRoot: filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime),
-		RuntimeArgs: rt.Args,
-		Socket:      s.shimSocket(c.ID),
-		ExitFile:    filepath.Join(bundle, "exit.json"),
-		LogPath:     logPath,
-		Terminal:    c.Config.Tty,
-		OpenStdin:   c.Config.OpenStdin,
-		StdinOnce:   c.Config.StdinOnce,
-		CgroupPath:  "/" + s.cfg.CgroupParent + "/" + c.ID,
+		ID:              c.ID,
+		Bundle:          bundle,
+		Runtime:         rt.Path,
+		RuntimeRoot:     filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime),
+		RuntimeArgs:     rt.Args,
+		RuntimeLauncher: rt.Launcher,
+		Socket:          s.shimSocket(c.ID),
+		ExitFile:        filepath.Join(bundle, "exit.json"),
+		LogPath:         logPath,
+		Terminal:        c.Config.Tty,
+		OpenStdin:       c.Config.OpenStdin,
+		StdinOnce:       c.Config.StdinOnce,
+		CgroupPath:      "/" + s.cfg.CgroupParent + "/" + c.ID,
 	}
 	cfg.LogMaxSize, cfg.LogMaxFiles = logRotation(c.HostConfig.LogConfig.Config)
 	c.mu.Unlock()
@@ -172,6 +173,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	// the launch runs to its end whatever happens to the request.
 	sh, err := runtime.Launch(context.WithoutCancel(ctx), s.cfg.ShimBinary, cfg)
 	if err != nil {
+		err = runcWords(err)
 		s.recordStartFailure(c, err)
 		return startError(err)
 	}
@@ -332,6 +334,25 @@ func (s *Service) recordStartFailure(c *Container, err error) {
 	}
 	c.pending = nil
 	c.notifyLocked()
+}
+
+// runcWords puts a crun failure in runc's words where the Docker CLI reads
+// them: it picks `run`'s exit code 127 or 126 from lower-case errno texts
+// ("no such file or directory", "permission denied"), which crun
+// capitalises, and crun reports a directory given as the command as EPERM
+// where runc says EACCES.
+func runcWords(err error) error {
+	msg := err.Error()
+	fixed := strings.NewReplacer(
+		"No such file or directory", "no such file or directory",
+		"Permission denied", "permission denied",
+		"Is a directory", "is a directory",
+		"open executable: Operation not permitted", "open executable: permission denied",
+	).Replace(msg)
+	if fixed == msg {
+		return err
+	}
+	return errors.New(fixed)
 }
 
 // startExitCode is the exit code dockerd records when a container's

@@ -204,9 +204,8 @@ func (s *Service) applyResources(ctx context.Context, id, rtName string, rt Runt
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), updateTimeout)
 	defer cancel()
-	args := []string{"--root", filepath.Join(s.cfg.ExecRoot, "runtime", rtName), "--log", logPath, "--log-format", "json"}
-	args = append(append(args, rt.Args...), "update", "--resources", f.Name(), id)
-	cmd := exec.CommandContext(ctx, rt.Path, args...)
+	argv := rt.command("--root", filepath.Join(s.cfg.ExecRoot, "runtime", rtName), "--log", logPath, "--log-format", "json", "update", "--resources", f.Name(), id)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

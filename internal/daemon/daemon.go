@@ -36,6 +36,7 @@ import (
 	"berth/internal/image"
 	bnet "berth/internal/network"
 	"berth/internal/runtime"
+	"berth/internal/shim"
 	"berth/internal/volume"
 )
 
@@ -212,10 +213,19 @@ func (d *Daemon) pickRuntimes() error {
 			d.runtimes[name] = ctr.Runtime{Path: p}
 		}
 	}
+	crunOK := crunSupported()
+	if rt, ok := d.runtimes["crun"]; ok && !crunOK && shim.HybridV2Controllers() {
+		// crun refuses this hybrid layout as it is, but works in a mount
+		// namespace without the v2 hierarchy, which berth-shim provides.
+		if shimPath, err := findShim(d.cfg.ShimPath); err == nil {
+			rt.Launcher = []string{shimPath, shim.V1ViewFlag, "--"}
+			d.runtimes["crun"] = rt
+			crunOK = true
+		}
+	}
 	for name, rt := range d.cfg.Runtimes {
 		d.runtimes[name] = ctr.Runtime{Path: rt.Path, Args: rt.RuntimeArgs}
 	}
-	crunOK := crunSupported()
 	switch {
 	case d.cfg.DefaultRuntime != "":
 		d.defaultRT = d.cfg.DefaultRuntime

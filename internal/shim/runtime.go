@@ -39,7 +39,8 @@ type runtimeIO struct {
 func (rt *ociRuntime) run(ctx context.Context, stdio runtimeIO, args ...string) error {
 	logPath := filepath.Join(rt.cfg.Bundle, fmt.Sprintf(".runtime-%d.log", rt.seq.Add(1)))
 	defer os.Remove(logPath)
-	argv := make([]string, 0, 8+len(rt.cfg.RuntimeArgs)+len(args))
+	argv := make([]string, 0, 8+len(rt.cfg.RuntimeLauncher)+len(rt.cfg.RuntimeArgs)+len(args))
+	argv = append(argv, rt.cfg.RuntimeLauncher...)
 	argv = append(argv, rt.cfg.Runtime, "--root", rt.cfg.RuntimeRoot, "--log", logPath, "--log-format", "json")
 	argv = append(argv, rt.cfg.RuntimeArgs...)
 	argv = append(argv, args...)
@@ -50,7 +51,7 @@ func (rt *ociRuntime) run(ctx context.Context, stdio runtimeIO, args ...string) 
 		}
 	}
 	_, exited, err := rt.reaper.start(func() (int, error) {
-		p, err := os.StartProcess(rt.cfg.Runtime, argv, &os.ProcAttr{
+		p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{
 			Dir:   rt.cfg.Bundle,
 			Files: files,
 		})
