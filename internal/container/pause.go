@@ -124,7 +124,7 @@ func (s *Service) runRuntime(ctx context.Context, c *Container, args ...string) 
 	if err != nil {
 		return err
 	}
-	argv := rt.command(append([]string{"--root", filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime)}, args...)...)
+	argv := rt.command(s.cfg.ShimBinary, append([]string{"--root", filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime)}, args...)...)
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		if msg := runtimeMessage(out); msg != "" {

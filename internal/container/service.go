@@ -14,6 +14,7 @@ import (
 
 	"berth/internal/events"
 	"berth/internal/image"
+	"berth/internal/shim"
 	"berth/internal/stats"
 )
 
@@ -32,15 +33,20 @@ type Images interface {
 type Runtime struct {
 	Path string
 	Args []string
-	// Launcher, when set, is the argv prefix every invocation of the
-	// runtime goes through (crun's cgroup v1 view on hybrid hosts).
-	Launcher []string
+	// V1View runs the runtime in berth-shim's cgroup v1 view (crun on a
+	// hybrid cgroup host; see shim.ExecInV1View).
+	V1View bool
 }
 
-// command is the runtime's command line for args (its own flags first).
-func (rt Runtime) command(args ...string) []string {
-	argv := append(append([]string{}, rt.Launcher...), rt.Path)
-	return append(append(argv, rt.Args...), args...)
+// command is the runtime's command line for args (its own flags first),
+// through shimBinary's v1 view when the runtime needs it.
+func (rt Runtime) command(shimBinary string, args ...string) []string {
+	var argv []string
+	if rt.V1View {
+		argv = []string{shimBinary, shim.V1ViewFlag, "--"}
+	}
+	argv = append(append(argv, rt.Path), rt.Args...)
+	return append(argv, args...)
 }
 
 // Config is what the container service is built from.

@@ -141,19 +141,19 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)
 	cfg := shim.Config{
-		ID:              c.ID,
-		Bundle:          bundle,
-		Runtime:         rt.Path,
-		RuntimeRoot:     filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime),
-		RuntimeArgs:     rt.Args,
-		RuntimeLauncher: rt.Launcher,
-		Socket:          s.shimSocket(c.ID),
-		ExitFile:        filepath.Join(bundle, "exit.json"),
-		LogPath:         logPath,
-		Terminal:        c.Config.Tty,
-		OpenStdin:       c.Config.OpenStdin,
-		StdinOnce:       c.Config.StdinOnce,
-		CgroupPath:      "/" + s.cfg.CgroupParent + "/" + c.ID,
+		ID:          c.ID,
+		Bundle:      bundle,
+		Runtime:     rt.Path,
+		RuntimeRoot: filepath.Join(s.cfg.ExecRoot, "runtime", c.Runtime),
+		RuntimeArgs: rt.Args,
+		V1View:      rt.V1View,
+		Socket:      s.shimSocket(c.ID),
+		ExitFile:    filepath.Join(bundle, "exit.json"),
+		LogPath:     logPath,
+		Terminal:    c.Config.Tty,
+		OpenStdin:   c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+		CgroupPath:  "/" + s.cfg.CgroupParent + "/" + c.ID,
 	}
 	cfg.LogMaxSize, cfg.LogMaxFiles = logRotation(c.HostConfig.LogConfig.Config)
 	c.mu.Unlock()

@@ -204,7 +204,7 @@ func (s *Service) applyResources(ctx context.Context, id, rtName string, rt Runt
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), updateTimeout)
 	defer cancel()
-	argv := rt.command("--root", filepath.Join(s.cfg.ExecRoot, "runtime", rtName), "--log", logPath, "--log-format", "json", "update", "--resources", f.Name(), id)
+	argv := rt.command(s.cfg.ShimBinary, "--root", filepath.Join(s.cfg.ExecRoot, "runtime", rtName), "--log", logPath, "--log-format", "json", "update", "--resources", f.Name(), id)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -217,8 +217,8 @@ func (d *Daemon) pickRuntimes() error {
 	if rt, ok := d.runtimes["crun"]; ok && !crunOK && shim.HybridV2Controllers() {
 		// crun refuses this hybrid layout as it is, but works in a mount
 		// namespace without the v2 hierarchy, which berth-shim provides.
-		if shimPath, err := findShim(d.cfg.ShimPath); err == nil {
-			rt.Launcher = []string{shimPath, shim.V1ViewFlag, "--"}
+		if _, err := findShim(d.cfg.ShimPath); err == nil {
+			rt.V1View = true
 			d.runtimes["crun"] = rt
 			crunOK = true
 		}

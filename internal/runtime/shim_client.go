@@ -60,6 +60,10 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 	}
 	defer readyR.Close()
 	cmd := exec.Command(shimBinary, cfg.Bundle)
+	if cfg.V1View {
+		// The shim, and every runtime command it runs, in the v1 view.
+		cmd = exec.Command(shimBinary, shim.V1ViewFlag, "--", shimBinary, cfg.Bundle)
+	}
 	cmd.Dir = cfg.Bundle
 	cmd.Env = shimEnv()
 	cmd.Stderr = logf

@@ -17,17 +17,17 @@ type Config struct {
 	Runtime     string   `json:"runtime"`      // path of crun or runc
 	RuntimeRoot string   `json:"runtime_root"` // the runtime's --root
 	RuntimeArgs []string `json:"runtime_args,omitempty"`
-	// RuntimeLauncher, when set, is the command every runtime invocation
-	// runs through (argv prefix), such as berth-shim's cgroup v1 view.
-	RuntimeLauncher []string `json:"runtime_launcher,omitempty"`
-	Socket          string   `json:"socket"`    // unix socket the shim serves
-	ExitFile        string   `json:"exit_file"` // written (atomically) when the container exits
-	LogPath         string   `json:"log_path,omitempty"`
-	LogMaxSize      int64    `json:"log_max_size,omitempty"`  // bytes; 0: no rotation
-	LogMaxFiles     int      `json:"log_max_files,omitempty"` // kept files including the live one
-	Terminal        bool     `json:"terminal,omitempty"`
-	OpenStdin       bool     `json:"open_stdin,omitempty"`
-	StdinOnce       bool     `json:"stdin_once,omitempty"`
+	// V1View runs the shim, and so every runtime command, in the cgroup v1
+	// view (see ExecInV1View): crun on a hybrid cgroup host.
+	V1View      bool   `json:"v1_view,omitempty"`
+	Socket      string `json:"socket"`    // unix socket the shim serves
+	ExitFile    string `json:"exit_file"` // written (atomically) when the container exits
+	LogPath     string `json:"log_path,omitempty"`
+	LogMaxSize  int64  `json:"log_max_size,omitempty"`  // bytes; 0: no rotation
+	LogMaxFiles int    `json:"log_max_files,omitempty"` // kept files including the live one
+	Terminal    bool   `json:"terminal,omitempty"`
+	OpenStdin   bool   `json:"open_stdin,omitempty"`
+	StdinOnce   bool   `json:"stdin_once,omitempty"`
 	// CgroupPath (added) is the container's cgroup as config.json's
 	// cgroupsPath names it, e.g. "/berth/<id>": where the shim reads the
 	// OOM-kill count when the container exits. "" reports no OOM kills.

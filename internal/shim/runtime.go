@@ -39,8 +39,7 @@ type runtimeIO struct {
 func (rt *ociRuntime) run(ctx context.Context, stdio runtimeIO, args ...string) error {
 	logPath := filepath.Join(rt.cfg.Bundle, fmt.Sprintf(".runtime-%d.log", rt.seq.Add(1)))
 	defer os.Remove(logPath)
-	argv := make([]string, 0, 8+len(rt.cfg.RuntimeLauncher)+len(rt.cfg.RuntimeArgs)+len(args))
-	argv = append(argv, rt.cfg.RuntimeLauncher...)
+	argv := make([]string, 0, 8+len(rt.cfg.RuntimeArgs)+len(args))
 	argv = append(argv, rt.cfg.Runtime, "--root", rt.cfg.RuntimeRoot, "--log", logPath, "--log-format", "json")
 	argv = append(argv, rt.cfg.RuntimeArgs...)
 	argv = append(argv, args...)
