@@ -148,15 +148,4 @@ func TestStartExitCode(t *testing.T) {
 			t.Errorf("startExitCode(%q) = %d, want %d", msg, got, want)
 		}
 	}
-	// crun's words, as runcWords makes them readable for the Docker CLI.
-	crun := map[string]int{
-		"executable file `/nope` not found in $PATH: No such file or directory": 127,
-		"open executable: Operation not permitted":                              126,
-		"open executable: Permission denied":                                    126,
-	}
-	for msg, want := range crun {
-		if got := startExitCode(runcWords(errors.New(msg)).Error()); got != want {
-			t.Errorf("startExitCode(runcWords(%q)) = %d, want %d", msg, got, want)
-		}
-	}
 }

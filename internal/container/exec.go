@@ -129,7 +129,6 @@ func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io
 		Stdin: cfg.AttachStdin, Stdout: cfg.AttachStdout || !detach, Stderr: cfg.AttachStderr || !detach,
 	})
 	if err != nil {
-		err = runcWords(err)
 		code := startExitCode(err.Error())
 		e.mu.Lock()
 		e.exitCode = &code

@@ -173,7 +173,6 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	// the launch runs to its end whatever happens to the request.
 	sh, err := runtime.Launch(context.WithoutCancel(ctx), s.cfg.ShimBinary, cfg)
 	if err != nil {
-		err = runcWords(err)
 		s.recordStartFailure(c, err)
 		return startError(err)
 	}
@@ -334,25 +333,6 @@ func (s *Service) recordStartFailure(c *Container, err error) {
 	}
 	c.pending = nil
 	c.notifyLocked()
-}
-
-// runcWords puts a crun failure in runc's words where the Docker CLI reads
-// them: it picks `run`'s exit code 127 or 126 from lower-case errno texts
-// ("no such file or directory", "permission denied"), which crun
-// capitalises, and crun reports a directory given as the command as EPERM
-// where runc says EACCES.
-func runcWords(err error) error {
-	msg := err.Error()
-	fixed := strings.NewReplacer(
-		"No such file or directory", "no such file or directory",
-		"Permission denied", "permission denied",
-		"Is a directory", "is a directory",
-		"open executable: Operation not permitted", "open executable: permission denied",
-	).Replace(msg)
-	if fixed == msg {
-		return err
-	}
-	return errors.New(fixed)
 }
 
 // startExitCode is the exit code dockerd records when a container's

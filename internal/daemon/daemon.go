@@ -204,8 +204,8 @@ func (d *Daemon) prepareDirs() error {
 }
 
 // pickRuntimes registers runc and crun (where installed) plus configured
-// runtimes, and chooses the default: the configured one, else crun when
-// this host's cgroup layout lets it work, else runc.
+// runtimes, and chooses the default: the configured one, else crun (in
+// berth-shim's cgroup v1 view on a hybrid cgroup host), else runc.
 func (d *Daemon) pickRuntimes() error {
 	d.runtimes = map[string]ctr.Runtime{}
 	for _, name := range []string{"runc", "crun"} {
@@ -213,15 +213,14 @@ func (d *Daemon) pickRuntimes() error {
 			d.runtimes[name] = ctr.Runtime{Path: p}
 		}
 	}
-	crunOK := crunSupported()
-	if rt, ok := d.runtimes["crun"]; ok && !crunOK && shim.HybridV2Controllers() {
+	crunOK := true
+	if rt, ok := d.runtimes["crun"]; ok && shim.HybridV2Controllers() {
 		// crun refuses this hybrid layout as it is, but works in a mount
 		// namespace without the v2 hierarchy, which berth-shim provides.
-		if _, err := findShim(d.cfg.ShimPath); err == nil {
-			rt.V1View = true
-			d.runtimes["crun"] = rt
-			crunOK = true
-		}
+		_, err := findShim(d.cfg.ShimPath)
+		crunOK = err == nil
+		rt.V1View = crunOK
+		d.runtimes["crun"] = rt
 	}
 	for name, rt := range d.cfg.Runtimes {
 		d.runtimes[name] = ctr.Runtime{Path: rt.Path, Args: rt.RuntimeArgs}
@@ -245,17 +244,6 @@ func (d *Daemon) pickRuntimes() error {
 		return fmt.Errorf("default runtime %s is not installed", d.defaultRT)
 	}
 	return nil
-}
-
-// crunSupported is false on a cgroup v1 host that also has controllers on
-// the v2 hierarchy ("hybrid"): crun refuses to run there.
-func crunSupported() bool {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == 0x63677270 {
-		return true // pure cgroup v2
-	}
-	data, err := os.ReadFile("/sys/fs/cgroup/unified/cgroup.controllers")
-	return err != nil || strings.TrimSpace(string(data)) == ""
 }
 
 func findShim(configured string) (string, error) {

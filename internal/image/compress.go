@@ -3,12 +3,9 @@ package image
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/klauspost/compress/gzip"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -48,40 +45,12 @@ func (s *Service) gzipLayer(ctx context.Context, desc ocispec.Descriptor) (ocisp
 		return desc, err
 	}
 	defer ra.Close()
-	ref := "gzip-" + desc.Digest.Encoded()
-	w, err := content.OpenWriter(ctx, s.content, content.WithRef(ref))
+	// import's writer: the same compression, and the entries checked again.
+	zdesc, _, err := s.writeLayer(ctx, content.NewReader(ra))
 	if err != nil {
 		return desc, err
 	}
-	committed := false
-	defer func() {
-		w.Close()
-		if !committed {
-			_ = s.content.Abort(context.WithoutCancel(ctx), ref)
-		}
-	}()
-	if err := w.Truncate(0); err != nil { // a push that died half-way left bytes
-		return desc, err
-	}
-	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
-	if err != nil {
-		return desc, err
-	}
-	if _, err := io.Copy(zw, content.NewReader(ra)); err != nil {
-		return desc, err
-	}
-	if err := zw.Close(); err != nil {
-		return desc, err
-	}
-	st, err := w.Status()
-	if err != nil {
-		return desc, err
-	}
-	gz.Digest, gz.Size = w.Digest(), st.Offset
-	if err := w.Commit(ctx, gz.Size, gz.Digest); err != nil && !cerrdefs.IsAlreadyExists(err) {
-		return desc, fmt.Errorf("commit compressed layer: %w", err)
-	}
-	committed = true
+	gz.Digest, gz.Size = zdesc.Digest, zdesc.Size
 	if info.Labels == nil {
 		info.Labels = map[string]string{}
 	}

@@ -297,12 +297,23 @@ func (s *Service) withSources(ctx context.Context, desc ocispec.Descriptor, mani
 // pushBlob uploads desc from the content store unless the registry has
 // it, reporting "Pushing" bytes and the outcome under id.
 func (s *Service) pushBlob(ctx context.Context, pusher remotes.Pusher, tracker docker.StatusTracker, desc ocispec.Descriptor, dst source, p *progress, id string) error {
+	return retryPush(ctx, func() error { return s.pushBlobOnce(ctx, pusher, tracker, desc, dst, p, id) }, func(attempt int, err error) {
+		s.log.WarnContext(ctx, "blob upload failed, retrying", "digest", desc.Digest, "attempt", attempt, "error", err)
+	})
+}
+
+// retryPush makes up to maxPushAttempts attempts at one upload, as long as
+// each failure is worth another (retryablePush); retrying, when not nil,
+// hears of each failure that is retried.
+func retryPush(ctx context.Context, attempt func() error, retrying func(int, error)) error {
 	var err error
-	for attempt := 1; attempt <= maxPushAttempts; attempt++ {
-		if err = s.pushBlobOnce(ctx, pusher, tracker, desc, dst, p, id); err == nil || !retryablePush(ctx, err) {
+	for n := 1; n <= maxPushAttempts; n++ {
+		if err = attempt(); err == nil || !retryablePush(ctx, err) {
 			return err
 		}
-		s.log.WarnContext(ctx, "blob upload failed, retrying", "digest", desc.Digest, "attempt", attempt, "error", err)
+		if retrying != nil {
+			retrying(n, err)
+		}
 	}
 	return err
 }
@@ -372,13 +383,7 @@ func (s *Service) pushBlobOnce(ctx context.Context, pusher remotes.Pusher, track
 // pushBytes uploads a blob (the manifest) held in memory, retrying a
 // broken transfer as pushBlob does.
 func pushBytes(ctx context.Context, pusher remotes.Pusher, desc ocispec.Descriptor, b []byte) error {
-	var err error
-	for attempt := 1; attempt <= maxPushAttempts; attempt++ {
-		if err = pushBytesOnce(ctx, pusher, desc, b); err == nil || !retryablePush(ctx, err) {
-			return err
-		}
-	}
-	return err
+	return retryPush(ctx, func() error { return pushBytesOnce(ctx, pusher, desc, b) }, nil)
 }
 
 func pushBytesOnce(ctx context.Context, pusher remotes.Pusher, desc ocispec.Descriptor, b []byte) error {

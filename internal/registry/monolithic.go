@@ -31,12 +31,7 @@ func (h *singlePost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dgst := q.Get("digest")
 	q.Del("digest")
 
-	open := r.Clone(r.Context())
-	open.URL = &url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-	open.RequestURI = open.URL.RequestURI()
-	open.Body = http.NoBody
-	open.ContentLength = 0
-	open.Header.Del("Content-Length")
+	open := subrequest(r, http.MethodPost, &url.URL{Path: r.URL.Path, RawQuery: q.Encode()})
 	rec := httptest.NewRecorder()
 	h.next.ServeHTTP(rec, open)
 	if rec.Code != http.StatusAccepted {

@@ -33,7 +33,7 @@ func newTrustServer(cfg *configuration.Configuration) (*notary.Server, error) {
 	if cfg.Storage.Type() == "filesystem" {
 		root, _ := cfg.Storage.Parameters()["rootdirectory"].(string)
 		if root == "" {
-			root = "/var/lib/registry"
+			root = "/var/lib/registry" // the filesystem driver's own default
 		}
 		return notary.New(filepath.Join(root, trustDir), access)
 	}

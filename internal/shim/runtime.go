@@ -107,7 +107,21 @@ func runtimeErrorMessage(path string) string {
 	if msg == "" {
 		msg = last
 	}
-	return msg
+	return runcWords(msg)
+}
+
+// runcWords puts a crun message in runc's words where clients read them:
+// the Docker CLI (and berthd, for the exit code it records) picks `run`'s
+// and `exec`'s 127 or 126 from lower-case errno texts ("no such file or
+// directory", "permission denied"), which crun capitalises, and crun
+// reports a directory given as the command as EPERM where runc says EACCES.
+func runcWords(msg string) string {
+	return strings.NewReplacer(
+		"No such file or directory", "no such file or directory",
+		"Permission denied", "permission denied",
+		"Is a directory", "is a directory",
+		"open executable: Operation not permitted", "open executable: permission denied",
+	).Replace(msg)
 }
 
 // readPidFile reads the pid the runtime wrote.

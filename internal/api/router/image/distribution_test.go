@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,6 +148,22 @@ func TestDockerCLIPushPull(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK || di.Descriptor.Digest.String() != digest || len(di.Platforms) != 1 || di.Platforms[0].Architecture != "amd64" {
 		t.Errorf("distribution inspect: %d %+v %v", resp.StatusCode, di, err)
+	}
+
+	// A platform that is not an OCI platform object: 400 and Docker's body.
+	for _, bad := range []string{"linux/amd64", "{nope", `{"architecture":"amd64"}`} {
+		req, _ = http.NewRequest("POST", "http://berth/v1.50/images/"+ref+"/push?platform="+url.QueryEscape(bad), nil)
+		req.Header.Set(registry.AuthHeader, auth)
+		resp, err = hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Message string }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || err != nil || !strings.Contains(body.Message, "invalid platform") {
+			t.Errorf("push with platform %q: %d %q %v", bad, resp.StatusCode, body.Message, err)
+		}
 	}
 
 	out = e.ok("manifest", "inspect", "--insecure", ref)
