@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -63,6 +64,18 @@ func (s *Service) Restore(ctx context.Context) error {
 		if !known[id] {
 			logErr(s.log, "remove orphaned rootfs", s.cfg.Images.RemoveRootfs(ctx, id), "container_id", id)
 		}
+	}
+	// So are their bundles, once no shim is left cleaning up in them.
+	bundles, _ := os.ReadDir(filepath.Dir(s.execDir("x")))
+	for _, b := range bundles {
+		id := b.Name()
+		if known[id] || len(id) < 24 {
+			continue
+		}
+		if _, err := os.Stat(s.shimSocket(id)); err == nil {
+			continue
+		}
+		os.RemoveAll(s.execDir(id))
 	}
 	return nil
 }

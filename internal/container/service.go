@@ -114,11 +114,15 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg, store: st, log: cfg.Logger, ctx: ctx, cancel: cancel, execs: map[string]*Exec{}}, nil
 }
 
+// shimCleanupTimeout bounds a wait for the shim of a container that has
+// exited to finish its clean-up (exit file, runtime delete).
+const shimCleanupTimeout = 10 * time.Second
+
 // Close stops the service's background work; containers keep running.
 // Shims of containers that have just exited are given a moment to finish
 // their clean-up, so that none is left half-way when berthd is gone.
 func (s *Service) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shimCleanupTimeout)
 	defer cancel()
 	for _, c := range s.store.all() {
 		c.mu.Lock()

@@ -233,9 +233,16 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			// The shim's last runtime command (delete, which also removes
+			// the container's cgroups) runs in the bundle and logs there:
+			// the bundle goes only after the shim.
+			// A shutdown waits for that too (Close).
 			if last != nil {
-				logErr(s.log, "wait for the last shim", last.Gone(s.ctx), "container_id", c.ID)
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), shimCleanupTimeout)
+				logErr(s.log, "wait for the last shim", last.Gone(ctx), "container_id", c.ID)
+				cancel()
 			}
+			os.RemoveAll(execDir)
 			logErr(s.log, "remove rootfs", s.cfg.Images.RemoveRootfs(s.ctx, c.ID), "container_id", c.ID)
 		}()
 		return nil
@@ -253,6 +260,7 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 		return err
 	}
 	s.dropMounts(ctx, c, opts.Volumes || c.HostConfig.AutoRemove) // mounts.go: rm -v, --rm
+	os.RemoveAll(execDir)
 	s.finishRemoval(c)
 	return nil
 }
@@ -260,7 +268,6 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 // finishRemoval clears what is left of a container whose record is gone.
 func (s *Service) finishRemoval(c *Container) {
 	logErr(s.log, "unmount shm", unmountShm(s.shmPath(c.ID)), "container_id", c.ID)
-	os.RemoveAll(s.execDir(c.ID))
 	os.RemoveAll(s.dataDir(c.ID))
 	s.dropExecs(c)
 	close(c.removed)

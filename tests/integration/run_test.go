@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -257,4 +258,51 @@ func TestEventsSinceUntil(t *testing.T) {
 			t.Errorf("events --filter event=die --format: %q, want %q", got, "die 0")
 		}
 	})
+}
+
+// TestAutoRemoveLeavesNothing checks that `run --rm` leaves nothing of the
+// container on the host: not its bundle, not the runtime's state, not its
+// cgroups. The runtime's delete removes the last two, and runs in the
+// bundle: the bundle must outlive it.
+func TestAutoRemoveLeavesNothing(t *testing.T) {
+	d := startDaemon(t)
+	if err := d.importBusybox(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	eachClient(t, d, func(t *testing.T, c *client) {
+		cidfile := filepath.Join(t.TempDir(), "cid")
+		c.ok("run", "--rm", "--cidfile", cidfile, "--network", "none", "busybox", "true")
+		data, err := os.ReadFile(cidfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, strings.TrimSpace(string(data)))
+	})
+	// An auto-removal finishes its clean-up in the background; a clean
+	// shutdown waits for it.
+	if err := d.stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		left, _ := filepath.Glob(filepath.Join(d.execRoot, "runtime", "*", id))
+		left = append(left, cgroupDirsNamed(id)...)
+		if _, err := os.Stat(filepath.Join(d.execRoot, "containers", id)); err == nil {
+			left = append(left, filepath.Join(d.execRoot, "containers", id))
+		}
+		if len(left) > 0 {
+			t.Errorf("run --rm left %s behind: %s", id[:12], strings.Join(left, ", "))
+		}
+	}
+}
+
+// cgroupDirsNamed lists the cgroup directories named name, in every
+// hierarchy (cgroup v1's controllers, or v2's single tree).
+func cgroupDirsNamed(name string) []string {
+	var found []string
+	for _, pattern := range []string{"/sys/fs/cgroup/*/*/" + name, "/sys/fs/cgroup/*/" + name, "/sys/fs/cgroup/*/*/*/" + name} {
+		m, _ := filepath.Glob(pattern)
+		found = append(found, m...)
+	}
+	return found
 }
