@@ -36,6 +36,9 @@ type Runtime struct {
 	// V1View runs the runtime in berth-shim's cgroup v1 view (crun on a
 	// hybrid cgroup host; see shim.ExecInV1View).
 	V1View bool
+	// SeccompBPF says the runtime takes the default seccomp filter
+	// compiled by berthd (crun: runtime.SeccompBPFAnnotation).
+	SeccompBPF bool
 }
 
 // command is the runtime's command line for args (its own flags first),

@@ -121,6 +121,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		c.mu.Unlock()
 		return err
 	}
+	rt, rtErr := s.runtimeFor(c)
 	spec, err := runtime.GenerateSpec(runtime.SpecOptions{
 		ID:               c.ID,
 		Rootfs:           rootfs,
@@ -137,8 +138,10 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		PidNSPath:        pidNS,
 		IPCNSPath:        ipcNS,
 		Mounts:           append(shm, volMounts...),
+		// What the runtime is does not change the container: an unknown
+		// one fails below.
+		PrecompileSeccomp: rt.SeccompBPF,
 	})
-	rt, rtErr := s.runtimeFor(c)
 	logPath, logErrs := s.logPath(c)
 	cfg := shim.Config{
 		ID:          c.ID,

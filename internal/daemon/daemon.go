@@ -210,7 +210,9 @@ func (d *Daemon) pickRuntimes() error {
 	d.runtimes = map[string]ctr.Runtime{}
 	for _, name := range []string{"runc", "crun"} {
 		if p, err := exec.LookPath(name); err == nil {
-			d.runtimes[name] = ctr.Runtime{Path: p}
+			// crun loads a seccomp filter compiled beforehand; runc
+			// compiles the profile itself.
+			d.runtimes[name] = ctr.Runtime{Path: p, SeccompBPF: name == "crun"}
 		}
 	}
 	crunOK := true

@@ -62,6 +62,10 @@ type SpecOptions struct {
 	// cannot reach such a kernel's syscall table anyway, and compiling the
 	// third architecture costs runc about 10 ms on every start.
 	NoX32 bool
+	// PrecompileSeccomp hands the runtime the default profile's filter
+	// compiled (crun's SeccompBPFAnnotation), sparing it the compilation
+	// on every start.
+	PrecompileSeccomp bool
 	// Mounts are the container's volumes and binds, as the volume service
 	// resolved them. They follow Docker's default mounts; one whose
 	// destination equals a default mount's replaces it, and one at /dev
@@ -242,6 +246,12 @@ func GenerateSpec(opts SpecOptions) (*specs.Spec, error) {
 				}
 			}
 			s.Linux.Seccomp.Architectures = archs
+		}
+		builtin := sec.seccomp == "" || sec.seccomp == "builtin"
+		if opts.PrecompileSeccomp && builtin && s.Linux.Seccomp != nil {
+			if err := precompileSeccomp(s); err != nil {
+				return nil, fmt.Errorf("seccomp profile: %w", err)
+			}
 		}
 	}
 	return s, nil

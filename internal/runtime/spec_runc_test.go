@@ -122,7 +122,12 @@ func testGenerateSpecRuns(t *testing.T, runc string) {
 			cmd:  "touch /x 2>/dev/null || echo root-ro; touch /tmp/y && echo tmp-rw; ulimit -n",
 			want: []string{"root-ro", "tmp-rw", fmt.Sprint(min(uint64(defaultNofile), hostNofile.Max))}},
 		{doc: "--privileged holds the host's whole bounding set", privileged: true, want: []string{"0", fmt.Sprintf("CapEff:\t%016x", hostMask), "berth-e2e"}},
+		// With crun, the filter is berth's own compilation of the profile.
+		{doc: "the default seccomp profile denies unshare and allows personality(PER_LINUX32)",
+			cmd:  "unshare -U true 2>/dev/null || echo unshare-denied; linux32 uname -m; grep ^Seccomp: /proc/self/status",
+			want: []string{"unshare-denied", "i686", "Seccomp:\t2"}},
 	}
+	precompile := filepath.Base(runc) == "crun"
 	for i, tc := range tests {
 		t.Run(tc.doc, func(t *testing.T) {
 			dir := t.TempDir()
@@ -147,12 +152,16 @@ func testGenerateSpecRuns(t *testing.T, runc string) {
 					User:     tc.user,
 					Cmd:      []string{"sh", "-c", script},
 				},
-				HostConfig:       hc,
-				CgroupsPath:      cgroupsPath,
-				HostCapabilities: hostCaps,
+				HostConfig:        hc,
+				CgroupsPath:       cgroupsPath,
+				HostCapabilities:  hostCaps,
+				PrecompileSeccomp: precompile,
 			})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if compiled := s.Annotations[SeccompBPFAnnotation] != ""; compiled != (precompile && !tc.privileged) {
+				t.Fatalf("compiled seccomp filter in the spec: %v", compiled)
 			}
 			b, err := json.Marshal(s)
 			if err != nil {

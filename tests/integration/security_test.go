@@ -42,6 +42,16 @@ func TestSecurityOptions(t *testing.T) {
 		if out := c.ok("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "^Seccomp:", "/proc/self/status"); !strings.Contains(out, "0") {
 			t.Errorf("seccomp=unconfined: %q", out)
 		}
+		// The default profile (compiled by berthd where the runtime is
+		// crun): a user namespace needs CAP_SYS_ADMIN's rules, and
+		// personality is allowed only with the values Docker lists.
+		if r := c.run("run", "--rm", "busybox", "unshare", "-U", "true"); r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+			t.Errorf("default profile, unshare -U: %s", r)
+		}
+		c.ok("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "unshare", "-U", "true")
+		if out := c.ok("run", "--rm", "busybox", "linux32", "uname", "-m"); out != "i686\n" {
+			t.Errorf("default profile, personality(PER_LINUX32): %q", out)
+		}
 		if out := c.ok("run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status"); !strings.Contains(out, "1") {
 			t.Errorf("no-new-privileges: %q", out)
 		}
