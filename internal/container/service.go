@@ -14,6 +14,7 @@ import (
 
 	"berth/internal/events"
 	"berth/internal/image"
+	"berth/internal/runtime"
 	"berth/internal/shim"
 	"berth/internal/stats"
 )
@@ -39,6 +40,9 @@ type Runtime struct {
 	// SeccompBPF says the runtime takes the default seccomp filter
 	// compiled by berthd (crun: runtime.SeccompBPFAnnotation).
 	SeccompBPF bool
+	// Sealed, when set, is a sealed in-memory copy of the binary that the
+	// shim runs instead (see runtime.SealedBinary).
+	Sealed *runtime.SealedBinary
 }
 
 // command is the runtime's command line for args (its own flags first),

@@ -159,6 +159,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		CgroupPath:  "/" + s.cfg.CgroupParent + "/" + c.ID,
 	}
 	cfg.LogMaxSize, cfg.LogMaxFiles = logRotation(c.HostConfig.LogConfig.Config)
+	if rt.Sealed != nil {
+		f, err := rt.Sealed.File()
+		logErr(s.log, "sealed runtime binary", err, "runtime", rt.Path)
+		cfg.RuntimeFile = f // nil on error: the binary on disk
+	}
 	c.mu.Unlock()
 	if err := errors.Join(err, rtErr, logErrs); err != nil {
 		return err

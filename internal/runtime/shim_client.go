@@ -42,6 +42,7 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 		return nil, err
 	}
 	cfg.Bundle = bundle
+	cfg.SealedRuntime = cfg.RuntimeFile != nil
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -68,6 +69,9 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 	cmd.Env = shimEnv()
 	cmd.Stderr = logf
 	cmd.ExtraFiles = []*os.File{readyW} // shim.ReadyFD
+	if cfg.RuntimeFile != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.RuntimeFile) // shim.RuntimeFD
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	readyW.Close()

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"os"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -32,6 +33,11 @@ type Config struct {
 	// cgroupsPath names it, e.g. "/berth/<id>": where the shim reads the
 	// OOM-kill count when the container exits. "" reports no OOM kills.
 	CgroupPath string `json:"cgroup_path,omitempty"`
+	// SealedRuntime (added) says descriptor RuntimeFD holds a sealed copy
+	// of the runtime binary, which the shim runs instead of Runtime.
+	SealedRuntime bool `json:"sealed_runtime,omitempty"`
+	// RuntimeFile is that copy, passed by the launcher (not serialised).
+	RuntimeFile *os.File `json:"-"`
 }
 
 // Request is the first line a client sends on a new connection, as JSON.
@@ -61,6 +67,10 @@ type Request struct {
 // shim reports, once, that the container is created: one JSON Ready line,
 // then the shim closes it.
 const ReadyFD = 3
+
+// RuntimeFD is the descriptor (the second of exec.Cmd.ExtraFiles) holding
+// the sealed runtime binary when Config.SealedRuntime is set.
+const RuntimeFD = 4
 
 // Ready is the shim's readiness report. Error carries the runtime's own
 // message, prefixed "OCI runtime create failed: " as dockerd does.

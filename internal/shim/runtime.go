@@ -23,6 +23,7 @@ import (
 // codes 126/127 from that text).
 type ociRuntime struct {
 	cfg     *Config
+	exe     string // what is executed: cfg.Runtime, or its sealed copy
 	reaper  *reaper
 	devnull *os.File
 	seq     atomic.Int64
@@ -31,6 +32,20 @@ type ociRuntime struct {
 // runtimeIO is the stdio a runtime command runs with; nil means /dev/null.
 type runtimeIO struct {
 	stdin, stdout, stderr *os.File
+}
+
+// runtimeExe is what the shim executes for cfg's runtime: the sealed copy
+// at RuntimeFD when berthd passed one (kept out of the runtime's own
+// descriptors; executed through this process's /proc entry), else the
+// binary on disk.
+func runtimeExe(cfg *Config) string {
+	if cfg.SealedRuntime {
+		if _, err := unix.FcntlInt(RuntimeFD, unix.F_GETFD, 0); err == nil {
+			unix.CloseOnExec(RuntimeFD)
+			return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), RuntimeFD)
+		}
+	}
+	return cfg.Runtime
 }
 
 // run runs `runtime --root R --log L --log-format json [args] <args...>`
@@ -50,7 +65,7 @@ func (rt *ociRuntime) run(ctx context.Context, stdio runtimeIO, args ...string) 
 		}
 	}
 	_, exited, err := rt.reaper.start(func() (int, error) {
-		p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{
+		p, err := os.StartProcess(rt.exe, argv, &os.ProcAttr{
 			Dir:   rt.cfg.Bundle,
 			Files: files,
 		})

@@ -122,7 +122,7 @@ func setup(ctx context.Context, cfg Config, log *slog.Logger) (*shim, *os.File, 
 	s := &shim{
 		cfg:     cfg,
 		log:     log,
-		rt:      &ociRuntime{cfg: &cfg, reaper: newReaper(), devnull: devnull},
+		rt:      &ociRuntime{cfg: &cfg, exe: runtimeExe(&cfg), reaper: newReaper(), devnull: devnull},
 		status:  StatusCreated,
 		execs:   make(map[string]*process),
 		stopped: make(chan struct{}),

@@ -306,3 +306,39 @@ func cgroupDirsNamed(name string) []string {
 	}
 	return found
 }
+
+// TestShimRunsSealedRuntime: the shim runs the runtime from the sealed
+// in-memory copy berthd hands it (so runc and crun need not copy or
+// re-execute themselves on every command), and exec still works.
+func TestShimRunsSealedRuntime(t *testing.T) {
+	d := sharedDaemon(t)
+	c := d.client(t, "docker")
+	id := c.okTrim("run", "-d", "--network", "none", "busybox", "sleep", "60")
+	defer c.run("rm", "-f", id)
+	bundle := filepath.Join(d.execRoot, "containers", id)
+	cfg, err := os.ReadFile(filepath.Join(bundle, "shim.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), `"sealed_runtime":true`) {
+		t.Fatalf("shim.json does not name a sealed runtime: %s", cfg)
+	}
+	shimPid := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(cmdline), "berth-shim") && strings.HasSuffix(strings.TrimRight(string(cmdline), "\x00"), bundle) {
+			fmt.Sscan(e.Name(), &shimPid)
+		}
+	}
+	if shimPid == 0 {
+		t.Fatal("no shim process found for the container")
+	}
+	target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/4", shimPid))
+	if err != nil || !strings.HasPrefix(target, "/memfd:") {
+		t.Fatalf("shim's descriptor 4 is %q (%v), want the sealed runtime", target, err)
+	}
+	if out := c.ok("exec", id, "echo", "exec-ok"); out != "exec-ok\n" {
+		t.Fatalf("exec through the sealed runtime: %q", out)
+	}
+}
