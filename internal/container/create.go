@@ -16,6 +16,7 @@ import (
 
 	"berth/internal/errdefs"
 	"berth/internal/image"
+	"berth/internal/runtime"
 )
 
 // CreateRequest is a validated request to create a container.
@@ -60,6 +61,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 		return nil, nil, errdefs.Invalid(fmt.Errorf("no command specified"))
 	}
 
+	// `docker run` starts the container next: a head start for the
+	// runtime's cgroup write (see runtime.PrimeCgroupMigration).
+	runtime.PrimeCgroupMigration()
 	c := newContainer()
 	c.ID = newID()
 	c.Created = time.Now().UTC()

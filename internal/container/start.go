@@ -48,6 +48,7 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	c.busy = true
 	c.stopping = false
 	c.mu.Unlock()
+	runtime.PrimeCgroupMigration()
 	err = s.start(ctx, c)
 	c.mu.Lock()
 	c.busy = false

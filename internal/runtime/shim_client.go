@@ -61,10 +61,6 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 	}
 	defer readyR.Close()
 	cmd := exec.Command(shimBinary, cfg.Bundle)
-	if cfg.V1View {
-		// The shim, and every runtime command it runs, in the v1 view.
-		cmd = exec.Command(shimBinary, shim.V1ViewFlag, "--", shimBinary, cfg.Bundle)
-	}
 	cmd.Dir = cfg.Bundle
 	cmd.Env = shimEnv()
 	cmd.Stderr = logf
@@ -73,6 +69,12 @@ func Launch(ctx context.Context, shimBinary string, cfg shim.Config) (*Shim, err
 		cmd.ExtraFiles = append(cmd.ExtraFiles, cfg.RuntimeFile) // shim.RuntimeFD
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if cfg.V1View {
+		// The shim, and every runtime command it runs, in the v1 view: a
+		// mount namespace of its own, which the shim makes the view
+		// (shim.EnterV1View) before anything else.
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+	}
 	err = cmd.Start()
 	readyW.Close()
 	if err != nil {

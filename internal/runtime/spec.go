@@ -13,11 +13,11 @@ import (
 	"berth/internal/errdefs"
 )
 
-// ociVersion is the runtime-spec version berth's specs declare. It is not
+// OCIVersion is the runtime-spec version berth's specs declare. It is not
 // the Go module's (specs.Version, 1.3.0): Debian 12's crun 1.8, the runtime
 // berth picks on cgroup v2 hosts, refuses every spec past 1.1 with
 // "unknown version specified", and berth uses no field added since.
-const ociVersion = "1.1.0"
+const OCIVersion = "1.1.0"
 
 // DefaultPathEnv is the PATH a container gets when its configuration sets
 // none, as Docker's oci.DefaultPathEnv on Linux.
@@ -124,7 +124,7 @@ func GenerateSpec(opts SpecOptions) (*specs.Spec, error) {
 	}
 	oomScore := hc.OomScoreAdj
 	s := &specs.Spec{
-		Version: ociVersion,
+		Version: OCIVersion,
 		Process: &specs.Process{
 			Terminal: cfg.Tty,
 			User: specs.User{

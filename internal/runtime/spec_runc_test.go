@@ -73,7 +73,7 @@ func runtimeCmd(ctx context.Context, rt string, args ...string) *exec.Cmd {
 // TestGenerateSpecRuns runs generated specs with the real runc and crun
 // (the runtime berth picks on cgroup v2 hosts) and checks, from inside the
 // container, that the user, the capabilities and the hostname are the ones
-// asked for. Both runtimes must accept the spec's ociVersion: Debian 12's
+// asked for. Both runtimes must accept the spec's OCIVersion: Debian 12's
 // crun refuses anything past 1.1.
 func TestGenerateSpecRuns(t *testing.T) {
 	if os.Geteuid() != 0 {

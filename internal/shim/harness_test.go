@@ -166,7 +166,7 @@ func newBox(t testing.TB, o boxOpts) *box {
 func writeSpec(t testing.TB, cfg shim.Config, args []string, tty bool) {
 	t.Helper()
 	spec := specs.Spec{
-		Version:  specs.Version,
+		Version:  bruntime.OCIVersion, // crun refuses newer ones
 		Root:     &specs.Root{Path: testEnv.rootfs, Readonly: true},
 		Hostname: "box",
 		Process: &specs.Process{

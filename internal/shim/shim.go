@@ -93,6 +93,13 @@ func Run(ctx context.Context, bundle string, ready io.WriteCloser, log *slog.Log
 		return err
 	}
 	log = log.With("container_id", cfg.ID)
+	if cfg.V1View {
+		// Launch started this shim in a mount namespace of its own.
+		if err := EnterV1View(); err != nil {
+			report(Ready{Error: err.Error()})
+			return err
+		}
+	}
 	s, l, err := setup(ctx, cfg, log)
 	if err != nil {
 		report(Ready{Error: err.Error()})

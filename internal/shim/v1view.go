@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -35,13 +36,43 @@ func ExecInV1View(argv []string) error {
 	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare mount namespace: %w", err)
 	}
+	if err := makeV1View(); err != nil {
+		return err
+	}
+	return syscall.Exec(argv[0], argv, os.Environ())
+}
+
+// EnterV1View makes the mount namespace this process was started in the
+// v1 view: Launch starts a shim that needs the view in a mount namespace
+// of its own (CLONE_NEWNS), sparing it ExecInV1View's second exec. It
+// refuses to work in its parent's namespace, where the unmount would be
+// the host's.
+func EnterV1View() error {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return fmt.Errorf("v1 view: %w", err)
+	}
+	parent, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()))
+	if err != nil {
+		return fmt.Errorf("v1 view: %w", err)
+	}
+	if self == parent {
+		return errors.New("v1 view: not in a mount namespace of its own")
+	}
+	return makeV1View()
+}
+
+// makeV1View turns the current mount namespace into the view: its mounts
+// slaves of the host's (so the unmount stays here while host mounts and
+// unmounts still arrive), without the v2 hierarchy.
+func makeV1View() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("make mounts slaves: %w", err)
 	}
 	if err := unix.Unmount(unifiedMount, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
 		return fmt.Errorf("unmount %s: %w", unifiedMount, err)
 	}
-	return syscall.Exec(argv[0], argv, os.Environ())
+	return nil
 }
 
 // HybridV2Controllers reports whether this host is a hybrid cgroup host
