@@ -212,13 +212,7 @@ func (d *Daemon) pickRuntimes() error {
 		if p, err := exec.LookPath(name); err == nil {
 			// crun loads a seccomp filter compiled beforehand; runc
 			// compiles the profile itself.
-			rt := ctr.Runtime{Path: p, SeccompBPF: name == "crun"}
-			if sealed, err := runtime.NewSealedBinary(p); err == nil {
-				rt.Sealed = sealed
-			} else {
-				d.log.Warn("no sealed copy of the runtime; it copies itself on each command", "runtime", name, "error", err.Error())
-			}
-			d.runtimes[name] = rt
+			d.runtimes[name] = ctr.Runtime{Path: p, SeccompBPF: name == "crun", Sealed: runtime.NewSealedBinary(p)}
 		}
 	}
 	crunOK := true

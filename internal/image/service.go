@@ -168,13 +168,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.images = metadata.NewImageStore(s.db)
 	s.leases = metadata.NewLeaseManager(s.db)
 	s.applier = apply.NewFileSystemApplier(s.content)
-	// Whatever a crash left half-made (expired leases, unreferenced blobs
-	// and snapshots) goes now, before anyone can see it.
-	if _, err := s.db.GarbageCollect(ctx); err != nil {
-		s.log.Warn("image store garbage collection failed", "error", err)
-	}
 	s.gcKick, s.gcStop, s.gcDone = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go s.collector()
+	// Whatever a crash left half-made (expired leases, unreferenced blobs
+	// and snapshots) goes in a first pass, off the start's path: nothing
+	// the API shows refers to it, and passes run beside requests anyway.
+	s.gcKick <- struct{}{}
 	return s, nil
 }
 

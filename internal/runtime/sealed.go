@@ -17,25 +17,21 @@ import (
 // copying (runc) or re-executing (crun) itself on every command.
 const sealedSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 
-// SealedBinary keeps a sealed in-memory copy of a runtime binary, made
-// again when the binary on disk changes (an upgrade).
+// SealedBinary keeps a sealed in-memory copy of a runtime binary, made when
+// first asked for (not at daemon start: runc is 9 MB) and again when the
+// binary on disk changes (an upgrade).
 type SealedBinary struct {
 	path string
 
 	mu    sync.Mutex
 	f     *os.File
+	err   error // the copy of this version failed; not tried again
 	size  int64
 	mtime time.Time
 }
 
-// NewSealedBinary makes the first copy of the binary at path.
-func NewSealedBinary(path string) (*SealedBinary, error) {
-	b := &SealedBinary{path: path}
-	if _, err := b.File(); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
+// NewSealedBinary returns the keeper of the binary at path's copy.
+func NewSealedBinary(path string) *SealedBinary { return &SealedBinary{path: path} }
 
 // File returns the current copy. A copy handed out before an upgrade stays
 // valid: it is closed only when nothing uses it any more (the finalizer).
@@ -46,15 +42,12 @@ func (b *SealedBinary) File() (*os.File, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.f != nil && fi.Size() == b.size && fi.ModTime().Equal(b.mtime) {
-		return b.f, nil
+	if (b.f != nil || b.err != nil) && fi.Size() == b.size && fi.ModTime().Equal(b.mtime) {
+		return b.f, b.err
 	}
-	f, err := sealedCopy(b.path)
-	if err != nil {
-		return nil, err
-	}
-	b.f, b.size, b.mtime = f, fi.Size(), fi.ModTime()
-	return f, nil
+	b.f, b.err = sealedCopy(b.path)
+	b.size, b.mtime = fi.Size(), fi.ModTime()
+	return b.f, b.err
 }
 
 // sealedCopy copies the file at path into a memfd and seals it.

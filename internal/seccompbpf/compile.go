@@ -378,31 +378,31 @@ func condition(out []bpf.Instruction, c specs.LinuxSeccompArg, only32 bool, fail
 		}
 		out = append(out, lo)
 		out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vlo, SkipTrue: fail(at())})
-	case specs.OpGreaterThan, specs.OpGreaterEqual:
-		cond := bpf.JumpGreaterThan
-		if c.Op == specs.OpGreaterEqual {
-			cond = bpf.JumpGreaterOrEqual
+	case specs.OpGreaterThan, specs.OpGreaterEqual, specs.OpLessThan, specs.OpLessEqual:
+		// The high halves decide unless they are equal; then the low ones
+		// do. a < v is !(a >= v) and a <= v is !(a > v): the "less"
+		// operators test the opposite and fail when it holds.
+		less := c.Op == specs.OpLessThan || c.Op == specs.OpLessEqual
+		loCond := bpf.JumpGreaterThan
+		if c.Op == specs.OpGreaterEqual || c.Op == specs.OpLessThan {
+			loCond = bpf.JumpGreaterOrEqual
 		}
 		if !only32 {
 			out = append(out, hi)
-			out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: vhi, SkipTrue: pass(at(), 5)})
+			if less { // high half below: holds
+				out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: vhi, SkipFalse: pass(at(), 5)})
+			} else { // high half above: holds
+				out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: vhi, SkipTrue: pass(at(), 5)})
+			}
+			// Otherwise it fails unless the high halves are equal.
 			out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vhi, SkipFalse: fail(at())})
 		}
 		out = append(out, lo)
-		out = append(out, bpf.JumpIf{Cond: cond, Val: vlo, SkipFalse: fail(at())})
-	case specs.OpLessThan, specs.OpLessEqual:
-		// a < v is !(a >= v); a <= v is !(a > v).
-		cond := bpf.JumpGreaterOrEqual
-		if c.Op == specs.OpLessEqual {
-			cond = bpf.JumpGreaterThan
+		if less {
+			out = append(out, bpf.JumpIf{Cond: loCond, Val: vlo, SkipTrue: fail(at())})
+		} else {
+			out = append(out, bpf.JumpIf{Cond: loCond, Val: vlo, SkipFalse: fail(at())})
 		}
-		if !only32 {
-			out = append(out, hi)
-			out = append(out, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: vhi, SkipFalse: pass(at(), 5)})
-			out = append(out, bpf.JumpIf{Cond: bpf.JumpEqual, Val: vhi, SkipFalse: fail(at())})
-		}
-		out = append(out, lo)
-		out = append(out, bpf.JumpIf{Cond: cond, Val: vlo, SkipTrue: fail(at())})
 	case specs.OpMaskedEqual:
 		// (arg & Value) == ValueTwo
 		wlo, whi := uint32(c.ValueTwo), uint32(c.ValueTwo>>32)

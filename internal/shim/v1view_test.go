@@ -72,11 +72,7 @@ func TestLaunchInV1View(t *testing.T) {
 	b.cfg.Runtime = crun
 	b.cfg.RuntimeRoot = filepath.Join(filepath.Dir(b.cfg.Bundle), "crun")
 	b.cfg.V1View = true
-	sealed, err := bruntime.NewSealedBinary(crun)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.cfg.RuntimeFile, err = sealed.File(); err != nil {
+	if b.cfg.RuntimeFile, err = bruntime.NewSealedBinary(crun).File(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
