@@ -9,6 +9,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"berth/internal/statedb"
+
 	"berth/internal/errdefs"
 )
 
@@ -32,15 +34,7 @@ type store struct {
 
 func newStore(db *bolt.DB) (*store, error) {
 	s := &store{db: db, byID: map[string]*Container{}, byName: map[string]string{}}
-	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketContainers, bucketNames} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := statedb.EnsureBuckets(db, bucketContainers, bucketNames); err != nil {
 		return nil, fmt.Errorf("init container store: %w", err)
 	}
 	return s, nil

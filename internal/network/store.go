@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"berth/internal/statedb"
 )
 
 // On-disk schema in berth.db:
@@ -25,15 +27,7 @@ var (
 type store struct{ db *bolt.DB }
 
 func newStore(db *bolt.DB) (*store, error) {
-	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketNetworks, bucketSandboxes} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := statedb.EnsureBuckets(db, bucketNetworks, bucketSandboxes); err != nil {
 		return nil, fmt.Errorf("network store: %w", err)
 	}
 	return &store{db: db}, nil

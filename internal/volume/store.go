@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"berth/internal/statedb"
 )
 
 // On-disk schema in berth.db:
@@ -52,12 +54,7 @@ func (r *record) hasHolder(id string) bool {
 	return false
 }
 
-func initBucket(db *bolt.DB) error {
-	return db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketVolumes)
-		return err
-	})
-}
+func initBucket(db *bolt.DB) error { return statedb.EnsureBuckets(db, bucketVolumes) }
 
 // putRecord writes r in one transaction.
 func putRecord(db *bolt.DB, r *record) error {
