@@ -52,6 +52,9 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, req container.Exec
 	if c.State.Status == container.StatePaused {
 		return "", errdefs.Conflict(fmt.Errorf("container %s is paused, unpause the container before exec", c.ID))
 	}
+	// The exec's start follows: a head start for the runtime's cgroup
+	// write (see runtime.PrimeCgroupMigration).
+	runtime.PrimeCgroupMigration()
 	e := &Exec{ID: newID(), ContainerID: c.ID, Config: req}
 	c.execs[e.ID] = e
 	s.execMu.Lock()
@@ -119,6 +122,7 @@ func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io
 	if !running || sh == nil {
 		return errdefs.Conflict(fmt.Errorf("container %s is not running", c.ID))
 	}
+	runtime.PrimeCgroupMigration()
 	proc, err := s.execProcess(c, e.Config)
 	if err != nil {
 		return err
