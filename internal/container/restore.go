@@ -65,8 +65,15 @@ func (s *Service) Restore(ctx context.Context) error {
 			logErr(s.log, "remove orphaned rootfs", s.cfg.Images.RemoveRootfs(ctx, id), "container_id", id)
 		}
 	}
-	// So are their bundles, once no shim is left cleaning up in them.
-	bundles, _ := os.ReadDir(filepath.Dir(s.execDir("x")))
+	s.removeOrphanBundles(ctx, known)
+	return nil
+}
+
+// removeOrphanBundles removes the bundles of containers that are gone (an
+// auto-removal cut short), once no shim is left cleaning up in them and
+// nothing is mounted on their rootfs.
+func (s *Service) removeOrphanBundles(ctx context.Context, known map[string]bool) {
+	bundles, _ := os.ReadDir(s.bundlesDir())
 	for _, b := range bundles {
 		id := b.Name()
 		if known[id] || len(id) < 24 {
@@ -75,9 +82,13 @@ func (s *Service) Restore(ctx context.Context) error {
 		if _, err := os.Stat(s.shimSocket(id)); err == nil {
 			continue
 		}
-		os.RemoveAll(s.execDir(id))
+		dir := s.execDir(id)
+		if err := s.cfg.Images.UnmountRootfs(ctx, filepath.Join(dir, "rootfs")); err != nil {
+			logErr(s.log, "unmount orphaned rootfs", err, "container_id", id)
+			continue
+		}
+		os.RemoveAll(dir)
 	}
-	return nil
 }
 
 func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {

@@ -176,7 +176,10 @@ func (s *Service) Counts() (running, paused, stopped int) {
 }
 
 func (s *Service) dataDir(id string) string { return filepath.Join(s.cfg.DataRoot, "containers", id) }
-func (s *Service) execDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "containers", id) }
+func (s *Service) execDir(id string) string { return filepath.Join(s.bundlesDir(), id) }
+
+// bundlesDir holds each container's bundle (execDir).
+func (s *Service) bundlesDir() string { return filepath.Join(s.cfg.ExecRoot, "containers") }
 
 func (s *Service) publish(c *Container, action string, extra map[string]string) {
 	if s.cfg.Events == nil {

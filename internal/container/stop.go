@@ -235,8 +235,8 @@ func (s *Service) remove(ctx context.Context, ref string, opts RemoveOptions, la
 			defer s.wg.Done()
 			// The shim's last runtime command (delete, which also removes
 			// the container's cgroups) runs in the bundle and logs there:
-			// the bundle goes only after the shim.
-			// A shutdown waits for that too (Close).
+			// the bundle goes only after the shim, even when berthd is
+			// shutting down (Close waits for this goroutine).
 			if last != nil {
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), shimCleanupTimeout)
 				logErr(s.log, "wait for the last shim", last.Gone(ctx), "container_id", c.ID)
