@@ -435,11 +435,11 @@ drow() {
 	rp=$(ratio "$b" "$p")
 	rs=$(ratio "$b" "$s")
 	if [ -n "${3:-}" ]; then
-		v1=$(verdict "$rd" "$3")
+		v1=$(verdict "$b" "$d" "$3")
 		tgt="≤$3× dockerd${v1:+ [$v1]}"
 	fi
 	if [ -n "${4:-}" ]; then
-		v2=$(verdict "$rs" "$4")
+		v2=$(verdict "$b" "$s" "$4")
 		tgt="$tgt${tgt:+, }≤$4× skopeo${v2:+ [$v2]}"
 	fi
 	printf '%s | %s | %s | %s | %s | %s | %s | %s | %s\n' "$1" "$b" "$d" "$p" "$s" "$rd" "$rp" "$rs" "$tgt"

@@ -423,17 +423,18 @@ suite_exit() {
 # ---------------------------------------------------------------------------
 # Tables.
 # ---------------------------------------------------------------------------
-ratio() { # a b → a/b with 2 decimals, or -
+ratio() { # a b → a/b rounded to 2 decimals, or -
 	if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && [ "$(echo "$2 > 0" | bc)" = 1 ]; then
-		echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'
+		LC_ALL=C printf '%.2f\n' "$(echo "scale=6; $1 / $2" | bc)"
 	else
 		echo "-"
 	fi
 }
-# verdict RATIO LIMIT → "ok" / "MISS" / ""
+# verdict A B LIMIT → "ok" when A ≤ LIMIT × B exactly (not the rounded
+# ratio), "MISS", or "" without figures.
 verdict() {
-	[[ $1 =~ ^[0-9.]+$ ]] || return 0
-	if [ "$(echo "$1 <= $2" | bc)" = 1 ]; then echo ok; else echo MISS; fi
+	[[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] || return 0
+	if [ "$(echo "$1 <= $3 * $2" | bc)" = 1 ]; then echo ok; else echo MISS; fi
 }
 fmt() { sed 's/^\./0./' <<<"$1"; }
 

@@ -329,10 +329,11 @@ run_suites net_suite_ns
 # in alternation, against the same kernel), and its berth/dockerd column is
 # the 2× target in that load-neutral form.
 # ---------------------------------------------------------------------------
-# verdict_op RATIO OP LIMIT → ok / MISS / nothing
+# verdict_op A B OP LIMIT → ok when A/B OP LIMIT holds exactly (not the
+# rounded ratio), MISS, or nothing without figures
 verdict_op() {
-	[[ $1 =~ ^[0-9.]+$ ]] || return 0
-	if [ "$(echo "$1 $2 $3" | bc)" = 1 ]; then echo ok; else echo MISS; fi
+	[[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && [ "$(echo "$2 > 0" | bc)" = 1 ] || return 0
+	if [ "$(echo "scale=6; $1 / $2 $3 $4" | bc)" = 1 ]; then echo ok; else echo MISS; fi
 }
 # nrow LABEL KEY TARGET-TEXT [OP LIMIT]: OP/LIMIT judge berth/dockerd
 nrow() {
@@ -342,7 +343,7 @@ nrow() {
 	p=$(fmt "$(get podman "$2")")
 	rd=$(ratio "$b" "$d")
 	rp=$(ratio "$b" "$p")
-	[ -n "${4:-}" ] && v=$(verdict_op "$rd" "$4" "$5")
+	[ -n "${4:-}" ] && v=$(verdict_op "$b" "$d" "$4" "$5")
 	[ -n "$v" ] && tgt="$tgt [dockerd $v]"
 	printf '%s | %s | %s | %s | %s | %s | %s\n' "$1" "$b" "$d" "$p" "$rd" "$rp" "$tgt"
 }
@@ -367,7 +368,7 @@ nrow() {
 		nrow "connections/s through published 127.0.0.1:$WEB_PORT, $cc at once" "conn_published_c$cc" "≥2× dockerd" ">=" 2
 		nrow "connections/s straight to the container's IP, $cc at once" "conn_direct_c$cc" ""
 		b=$(get berth "conn_share_c$cc")
-		v=$(verdict_op "$b" ">=" 0.9)
+		v=$(verdict_op "$(get berth "conn_published_c$cc")" "$(get berth "conn_direct_c$cc")" ">=" 0.9)
 		printf '%s | %s | %s | %s | %s | %s | %s\n' "published ÷ direct, same engine, $cc at once" "$b" "$(get docker "conn_share_c$cc")" "$(get podman "conn_share_c$cc")" \
 			"$(ratio "$b" "$(get docker "conn_share_c$cc")")" "$(ratio "$b" "$(get podman "conn_share_c$cc")")" "berth ≥0.9${v:+ [$v]}; berth/dockerd here is the 2× target with each engine's own load factored out"
 	done

@@ -375,8 +375,8 @@ row() { # label key target-text dockerd-limit podman-limit
 	rd=$(ratio "$b" "$d")
 	rp=$(ratio "$b" "$p")
 	v1= v2=
-	[ -n "${4:-}" ] && v1=$(verdict "$rd" "$4")
-	[ -n "${5:-}" ] && v2=$(verdict "$rp" "$5")
+	[ -n "${4:-}" ] && v1=$(verdict "$b" "$d" "$4")
+	[ -n "${5:-}" ] && v2=$(verdict "$b" "$p" "$5")
 	[ -n "$v1$v2" ] && tgt="$tgt [${v1:+dockerd $v1}${v1:+${v2:+, }}${v2:+podman $v2}]"
 	printf '%s | %s | %s | %s | %s | %s | %s\n' "$1" "$b" "$d" "$p" "$rd" "$rp" "$tgt"
 }

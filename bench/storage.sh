@@ -233,7 +233,7 @@ row() { # label key target-text dockerd-limit
 	rd=$(ratio "$b" "$d")
 	rp=$(ratio "$b" "$p")
 	v=
-	[ -n "${4:-}" ] && v=$(verdict "$rd" "$4")
+	[ -n "${4:-}" ] && v=$(verdict "$b" "$d" "$4")
 	[ -n "$v" ] && tgt="$tgt [dockerd $v]"
 	printf '%s | %s | %s | %s | %s | %s | %s\n' "$1" "$b" "$d" "$p" "$rd" "$rp" "$tgt"
 }
