@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -175,20 +176,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // router serves yet, so clients learn the feature is missing rather than
 // that the path is wrong.
 func (s *Server) registerNotImplemented() {
-	wildcard := regexp.MustCompile(`\{[^}]+\}`)
 	for _, kr := range knownRoutes {
 		method, path := kr[0], kr[1]
-		sample := wildcard.ReplaceAllString(path, "x")
-		req, err := http.NewRequest(method, "http://localhost"+sample, nil)
-		if err != nil {
-			continue
-		}
+		// A request to the route, each wildcard filled in: does a router
+		// serve it already (some serve whole subtrees)?
+		req := &http.Request{Method: method, Host: "localhost", URL: &url.URL{Path: fillWildcards(path)}}
 		if _, pattern := s.mux.Handler(req); pattern != "" {
 			continue
 		}
 		s.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, r, errdefs.NotImplemented(fmt.Errorf("%s %s is not implemented in berth yet", method, path)))
 		})
+	}
+}
+
+// fillWildcards puts "x" for each {wildcard} of a route's path.
+func fillWildcards(path string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(path, '{')
+		j := strings.IndexByte(path[max(i, 0):], '}')
+		if i < 0 || j < 0 {
+			return b.String() + path
+		}
+		b.WriteString(path[:i])
+		b.WriteByte('x')
+		path = path[i+j+1:]
 	}
 }
 

@@ -75,3 +75,18 @@ func TestServeHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestFillWildcards(t *testing.T) {
+	for in, want := range map[string]string{
+		"/containers/json":            "/containers/json",
+		"/containers/{id}/archive":    "/containers/x/archive",
+		"/exec/{id}/start":            "/exec/x/start",
+		"/plugins/{name}/set/{other}": "/plugins/x/set/x",
+		"/images/{name...}":           "/images/x",
+		"/odd{":                       "/odd{",
+	} {
+		if got := fillWildcards(in); got != want {
+			t.Errorf("fillWildcards(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
