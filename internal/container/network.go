@@ -25,6 +25,7 @@ type Networks interface {
 	Disconnect(ctx context.Context, containerID, ref string) error
 	FindNetwork(ref string) (id, name, driver string, err error)
 	HostGatewayIP() netip.Addr
+	Sandbox(containerID string) (*bnet.AttachResult, bool)
 }
 
 // ownNetwork reports whether the container's network mode gives it

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	bnet "berth/internal/network"
 	"berth/internal/runtime"
 )
 
@@ -104,12 +105,21 @@ func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
 		s.handleExit(c, s.readExitFile(c.ID, err), exited)
 		return
 	}
+	var sandbox *bnet.AttachResult
+	if s.cfg.Networks != nil {
+		sandbox, _ = s.cfg.Networks.Sandbox(c.ID)
+	}
 	c.mu.Lock()
 	c.shim = sh
 	c.ShimSocket = socket
 	if !c.State.Running() {
-		// The record predates the start (its save was lost with berthd).
+		// The record predates the start (its save was lost with berthd):
+		// what the start gave the container comes from the shim and from
+		// the network service, which saved its sandbox before the start.
 		c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: time.Now().UTC()}
+		if sandbox != nil {
+			c.Networks, c.Ports, c.SandboxKey = sandbox.Endpoints, sandbox.Ports, sandbox.NetNSPath
+		}
 		logErr(s.log, "save container state", s.store.saveLocked(c), "container_id", c.ID)
 	}
 	c.mu.Unlock()

@@ -2,17 +2,25 @@ package container
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"berth/internal/events"
+	bnet "berth/internal/network"
+	"berth/internal/shim"
 )
 
 // detachImages unmounts as the image service does: whatever is mounted
@@ -63,5 +71,98 @@ func TestRemoveOrphanBundles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(precious, "keep")); err != nil {
 		t.Fatalf("a file under a mounted rootfs was removed: %v", err)
+	}
+}
+
+// sandboxOnly is a network service that knows one container's sandbox.
+type sandboxOnly struct {
+	Networks
+	id  string
+	res *bnet.AttachResult
+}
+
+func (n sandboxOnly) Sandbox(id string) (*bnet.AttachResult, bool) {
+	return n.res, id == n.id
+}
+
+// listenAsShim answers the shim protocol as a shim whose container runs:
+// "state" with pid, and any other request held open until the client goes.
+// Enough for a reconnect; no runtime is involved.
+func listenAsShim(t *testing.T, socket string, pid int) {
+	must(t, os.MkdirAll(filepath.Dir(socket), 0o700))
+	l, err := net.Listen("unix", socket)
+	must(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				var req shim.Request
+				if json.NewDecoder(conn).Decode(&req) != nil {
+					return
+				}
+				if req.Op != "state" {
+					_, _ = io.Copy(io.Discard, conn)
+					return
+				}
+				_ = json.NewEncoder(conn).Encode(shim.Response{State: &shim.State{Status: shim.StatusRunning, Pid: pid, ShimPid: pid}})
+			}()
+		}
+	}()
+}
+
+// A container whose start was not saved yet when berthd died comes back
+// running with what the start gave it: its published ports, addresses and
+// namespace, from the network service's record.
+func TestReconnectUnsavedStartKeepsNetwork(t *testing.T) {
+	state := t.TempDir()
+	db, err := bolt.Open(filepath.Join(state, "berth.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	id := strings.Repeat("9a", 32)
+	sandbox := &bnet.AttachResult{
+		NetNSPath: "/run/berth/netns/" + id[:12],
+		Endpoints: map[string]*network.EndpointSettings{"bridge": {NetworkID: "n1", IPAddress: netip.MustParseAddr("172.17.0.2")}},
+		Ports:     network.PortMap{network.MustParsePort("80/tcp"): {{HostIP: netip.IPv4Unspecified(), HostPort: "8080"}}},
+	}
+	s, err := New(Config{DB: db, DataRoot: filepath.Join(state, "data"), ExecRoot: filepath.Join(state, "exec"),
+		Networks: sandboxOnly{id: id, res: sandbox}, Events: events.New()})
+	must(t, err)
+	t.Cleanup(s.Close)
+	c := newContainer()
+	c.ID, c.Name = id, "/web"
+	c.Config, c.HostConfig = &container.Config{}, &container.HostConfig{}
+	c.State = State{Status: container.StateCreated}
+	c.Networks = map[string]*network.EndpointSettings{"bridge": {}}
+	must(t, s.store.add(c))
+	socket := s.shimSocket(id)
+	listenAsShim(t, socket, os.Getpid())
+
+	s.reconnect(context.Background(), c, socket)
+
+	// What a later restart reads back.
+	saved, err := newStore(db)
+	must(t, err)
+	cs, err := saved.load()
+	must(t, err)
+	if len(cs) != 1 {
+		t.Fatalf("%d containers saved, want 1", len(cs))
+	}
+	got := cs[0]
+	if !got.State.Running() || got.State.Pid != os.Getpid() {
+		t.Errorf("state %+v, want running with the shim's pid %d", got.State, os.Getpid())
+	}
+	if got.SandboxKey != sandbox.NetNSPath {
+		t.Errorf("sandbox key %q, want %q", got.SandboxKey, sandbox.NetNSPath)
+	}
+	if b := got.Ports[network.MustParsePort("80/tcp")]; len(b) != 1 || b[0].HostPort != "8080" {
+		t.Errorf("ports %v, want 80/tcp on 8080", got.Ports)
+	}
+	if ep := got.Networks["bridge"]; ep == nil || ep.IPAddress != netip.MustParseAddr("172.17.0.2") {
+		t.Errorf("bridge endpoint %+v, want the address 172.17.0.2", ep)
 	}
 }

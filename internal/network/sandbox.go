@@ -414,6 +414,18 @@ func (s *Service) publishPortsLocked(sb *Sandbox, req AttachRequest) error {
 	return nil
 }
 
+// Sandbox is the container's view of its sandbox, as Attach returned it;
+// false when the container has none.
+func (s *Service) Sandbox(containerID string) (*AttachResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb := s.sandboxes[containerID]
+	if sb == nil {
+		return nil, false
+	}
+	return s.resultLocked(sb), true
+}
+
 // resultLocked is the container's view of sb.
 func (s *Service) resultLocked(sb *Sandbox) *AttachResult {
 	res := &AttachResult{NetNSPath: sb.NetNSPath, Endpoints: map[string]*network.EndpointSettings{}, Ports: network.PortMap{}}
