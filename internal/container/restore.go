@@ -116,6 +116,11 @@ func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
 		// The record predates the start (its save was lost with berthd):
 		// what the start gave the container comes from the shim and from
 		// the network service, which saved its sandbox before the start.
+		// Only a start by hand follows a record that is not "restarting",
+		// and such a start resets the restart policy's count.
+		if c.State.Status != container.StateRestarting {
+			c.ManuallyStopped, c.RestartCount = false, 0
+		}
 		c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: time.Now().UTC()}
 		if sandbox != nil {
 			c.Networks, c.Ports, c.SandboxKey = sandbox.Endpoints, sandbox.Ports, sandbox.NetNSPath

@@ -117,8 +117,9 @@ func listenAsShim(t *testing.T, socket string, pid int) {
 
 // A container whose start was not saved yet when berthd died comes back
 // running with what the start gave it: its published ports, addresses and
-// namespace, from the network service's record.
-func TestReconnectUnsavedStartKeepsNetwork(t *testing.T) {
+// namespace, from the network service's record, and the restart policy's
+// state of a start by hand.
+func TestReconnectUnsavedStart(t *testing.T) {
 	state := t.TempDir()
 	db, err := bolt.Open(filepath.Join(state, "berth.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	must(t, err)
@@ -136,7 +137,9 @@ func TestReconnectUnsavedStartKeepsNetwork(t *testing.T) {
 	c := newContainer()
 	c.ID, c.Name = id, "/web"
 	c.Config, c.HostConfig = &container.Config{}, &container.HostConfig{}
-	c.State = State{Status: container.StateCreated}
+	// Stopped by hand, then started by hand: the start's save is lost.
+	c.State = State{Status: container.StateExited, ExitCode: 137}
+	c.ManuallyStopped, c.RestartCount = true, 3
 	c.Networks = map[string]*network.EndpointSettings{"bridge": {}}
 	must(t, s.store.add(c))
 	socket := s.shimSocket(id)
@@ -155,6 +158,9 @@ func TestReconnectUnsavedStartKeepsNetwork(t *testing.T) {
 	got := cs[0]
 	if !got.State.Running() || got.State.Pid != os.Getpid() {
 		t.Errorf("state %+v, want running with the shim's pid %d", got.State, os.Getpid())
+	}
+	if got.ManuallyStopped || got.RestartCount != 0 {
+		t.Errorf("manually stopped %v, restart count %d: want the start's false and 0", got.ManuallyStopped, got.RestartCount)
 	}
 	if got.SandboxKey != sandbox.NetNSPath {
 		t.Errorf("sandbox key %q, want %q", got.SandboxKey, sandbox.NetNSPath)
