@@ -96,6 +96,9 @@ our_daemons() {
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2; f=1} END {if (!f) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# pss_kb: the process's proportional set size: each page shared with other
+# processes (the binary's text, libraries) counted as its share of it.
+pss_kb() { awk '/^Pss:/ {print $2; f=1} END {if (!f) print 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 

@@ -248,15 +248,16 @@ suite() {
 	docker) pids=$(pids_cmdline /containerd-shim-runc-v2) ;;
 	podman) pids=$(pids_cmdline /conmon) ;;
 	esac
-	n=0 sum=0
+	n=0 sum=0 pss=0
 	for p in $pids; do
 		s=$(rss_kb "$p")
 		echo "$p:$s" >>"$R.percont.samples"
-		sum=$((sum + s)) n=$((n + 1))
+		sum=$((sum + s)) n=$((n + 1)) pss=$((pss + $(pss_kb "$p")))
 	done
 	put "$ENGINE" percont_n "$n"
 	[ "$n" = "$N_RSS" ] || log "$ENGINE: found $n $SHIM_DESC processes for $N_RSS containers"
 	put "$ENGINE" percont "$(echo "scale=2; $sum / $N_RSS / 1024" | bc)"
+	put "$ENGINE" percont_pss "$(echo "scale=2; $pss / $N_RSS / 1024" | bc)"
 	if [ "$ENGINE" != podman ]; then
 		put "$ENGINE" rss_with_containers "$(echo "scale=1; $("${ENGINE}_rss_kb") / 1024" | bc)"
 	fi
@@ -422,6 +423,7 @@ row() { # label key target-text dockerd-limit podman-limit
 	echo "extra | berth | dockerd | podman"
 	for k in version:"client floor: \`version\` (ms, median of $N_RUN)" first_start_ms:"first daemon start, empty root (ms)" import_big:"import of the ${BIG_MB} MB tar (ms, 1 sample)" \
 		save_bytes:"saved archive size (bytes)" percont_n:"per-container processes found" \
+		percont_pss:"PSS per running container (MB; shared pages split among the processes sharing them)" \
 		rss_with_containers:"daemon RSS with $N_RSS running (MB)" rss_after_work:"daemon RSS after the workload (MB)" \
 		logs_lines:"lines printed by logs" logs_api:"logs of $LOG_LINES lines via the raw API, curl (ms, median of $N_LOGS)" \
 		stats_rows:"rows printed by stats --no-stream (want $N_STATS)" stats_floor:"stats --no-stream, no container running: client floor (ms, median of 3)"; do

@@ -109,19 +109,24 @@ func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
 	if s.cfg.Networks != nil {
 		sandbox, _ = s.cfg.Networks.Sandbox(c.ID)
 	}
+	started, err := processStartTime(sh.Pid())
+	if err != nil {
+		started = time.Now()
+	}
 	c.mu.Lock()
 	c.shim = sh
 	c.ShimSocket = socket
 	if !c.State.Running() {
 		// The record predates the start (its save was lost with berthd):
-		// what the start gave the container comes from the shim and from
-		// the network service, which saved its sandbox before the start.
+		// what the start gave the container comes from its process, its
+		// shim, and the network service, which saved its sandbox before
+		// the start.
 		// Only a start by hand follows a record that is not "restarting",
 		// and such a start resets the restart policy's count.
 		if c.State.Status != container.StateRestarting {
 			c.ManuallyStopped, c.RestartCount = false, 0
 		}
-		c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: time.Now().UTC()}
+		c.State = State{Status: container.StateRunning, Pid: sh.Pid(), StartedAt: started.UTC()}
 		if sandbox != nil {
 			c.Networks, c.Ports, c.SandboxKey = sandbox.Endpoints, sandbox.Ports, sandbox.NetNSPath
 		}

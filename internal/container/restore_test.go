@@ -159,6 +159,11 @@ func TestReconnectUnsavedStart(t *testing.T) {
 	if !got.State.Running() || got.State.Pid != os.Getpid() {
 		t.Errorf("state %+v, want running with the shim's pid %d", got.State, os.Getpid())
 	}
+	// Read twice, the process's start differs by the time between the
+	// two clock readings: microseconds.
+	if want, err := processStartTime(os.Getpid()); err != nil || got.State.StartedAt.Sub(want).Abs() > time.Millisecond {
+		t.Errorf("started at %s, want the process's start %s (%v)", got.State.StartedAt, want, err)
+	}
 	if got.ManuallyStopped || got.RestartCount != 0 {
 		t.Errorf("manually stopped %v, restart count %d: want the start's false and 0", got.ManuallyStopped, got.RestartCount)
 	}
