@@ -160,6 +160,7 @@ func (d *daemon) start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = append(cleanEnv(), "PATH="+the.binDir+":"+os.Getenv("PATH"))
+	cmd.Env = append(cmd.Env, offlineProxy...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -550,15 +551,37 @@ func removeCgroups(ids []string) {
 
 // cleanEnv is the test's environment without anything that would point a
 // CLI at another daemon or config.
+// offlineProxy keeps a daemon under test off the internet: a request for a
+// named host (Docker Hub, when a test names an image that is nowhere)
+// goes to a closed port of 127.0.0.1 instead, with no DNS lookup, and fails
+// at once as an unreachable registry does. Loopback addresses are never
+// proxied (the tests' registries), nor are the private ranges of the
+// tests' own namespaces.
+var offlineProxy = []string{
+	"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9",
+	"NO_PROXY=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+}
+
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "BERTH_") || strings.HasPrefix(kv, "PATH=") {
+		if strings.HasPrefix(kv, "DOCKER_") || strings.HasPrefix(kv, "BERTH_") || strings.HasPrefix(kv, "PATH=") || isProxyVar(kv) {
 			continue
 		}
 		env = append(env, kv)
 	}
 	return env
+}
+
+// isProxyVar reports whether kv sets one of the proxy variables, which the
+// suite sets itself (offlineProxy).
+func isProxyVar(kv string) bool {
+	name, _, _ := strings.Cut(kv, "=")
+	switch strings.ToUpper(name) {
+	case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY":
+		return true
+	}
+	return false
 }
 
 // waitFor polls cond every 20ms until it holds, failing the test after
