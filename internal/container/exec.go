@@ -102,7 +102,7 @@ func (s *Service) dropExecs(c *Container) {
 
 // ExecStart runs the exec. Without detach it streams the process's stdio
 // over client until the process ends.
-func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io.ReadWriter) error {
+func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io.ReadWriter) (retErr error) {
 	c, err := s.store.get(e.ContainerID)
 	if err != nil {
 		return err
@@ -114,6 +114,20 @@ func (s *Service) ExecStart(ctx context.Context, e *Exec, detach bool, client io
 	}
 	e.started = true
 	e.mu.Unlock()
+	defer func() {
+		// An exec that could not start without the runtime saying why
+		// (an unknown user, a stopped container) ended with 126, as
+		// dockerd records it: the CLI exits with that.
+		if retErr == nil {
+			return
+		}
+		e.mu.Lock()
+		if e.exitCode == nil && !e.running {
+			code := 126
+			e.exitCode = &code
+		}
+		e.mu.Unlock()
+	}()
 
 	c.mu.Lock()
 	sh := c.shim

@@ -167,6 +167,24 @@ func TestExecInteractiveThroughPty(t *testing.T) {
 		if got := c.ok("exec", "-e", "X=1", "-w", "/tmp", name, "sh", "-c", "echo $X $(pwd)"); got != "1 /tmp\n" {
 			t.Errorf("exec -e -w printed %q", got)
 		}
+		// Exit codes of an exec that cannot run, as dockerd records them:
+		// 127 not found, 126 not executable, and 126 for a user that does
+		// not exist, found before the runtime is asked.
+		for _, tc := range []struct {
+			code int
+			want string
+			args []string
+		}{
+			{127, "/nope", []string{name, "/nope"}},
+			{126, "permission denied", []string{name, "/etc"}},
+			{126, "unable to find user nobody123: no matching entries in passwd file", []string{"-u", "nobody123", name, "id"}},
+		} {
+			// The Docker CLI prints the daemon's words on stdout here.
+			r := c.expectExit(tc.code, append([]string{"exec"}, tc.args...)...)
+			if !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Errorf("exec %s: want %q in %s", strings.Join(tc.args, " "), tc.want, r)
+			}
+		}
 	})
 }
 
