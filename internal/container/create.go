@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 	if req.Name != "" && !validName.MatchString(req.Name) {
 		return nil, nil, errdefs.Invalid(fmt.Errorf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.Name))
 	}
+	if err := validateConfig(req.Config); err != nil {
+		return nil, nil, err
+	}
 	if err := s.validateHostConfig(req.HostConfig); err != nil {
 		return nil, nil, err
 	}
@@ -57,6 +61,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 		return nil, nil, err
 	}
 	cfg := mergeImageConfig(req.Config, img)
+	// An entrypoint of one empty string (`--entrypoint ""`) clears the
+	// image's.
+	if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+		cfg.Entrypoint = nil
+	}
 	if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
 		return nil, nil, errdefs.Invalid(fmt.Errorf("no command specified"))
 	}
@@ -131,6 +140,39 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 	return c, warnings, nil
 }
 
+// validateConfig rejects, as dockerd does at create time, a relative
+// working directory, an unknown stop signal and health-check durations
+// under a millisecond; it cleans the working directory's path.
+func validateConfig(cfg *container.Config) error {
+	if wd := cfg.WorkingDir; wd != "" {
+		if !path.IsAbs(wd) {
+			return errdefs.Invalid(fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path", wd))
+		}
+		cfg.WorkingDir = path.Clean(wd)
+	}
+	if cfg.StopSignal != "" {
+		if _, err := ParseSignal(cfg.StopSignal); err != nil {
+			return err
+		}
+	}
+	hc := cfg.Healthcheck
+	if hc == nil {
+		return nil
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Interval", hc.Interval}, {"Timeout", hc.Timeout}, {"StartPeriod", hc.StartPeriod}, {"StartInterval", hc.StartInterval}} {
+		if d.v != 0 && d.v < container.MinimumDuration {
+			return errdefs.Invalid(fmt.Errorf("%s in Healthcheck cannot be less than %s", d.name, container.MinimumDuration))
+		}
+	}
+	if hc.Retries < 0 {
+		return errdefs.Invalid(errors.New("Retries in Healthcheck cannot be negative"))
+	}
+	return nil
+}
+
 // validateHostConfig rejects what dockerd rejects at create time.
 func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 	if hc.Runtime != "" {
@@ -138,10 +180,8 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 			return errdefs.Invalid(fmt.Errorf("unknown or invalid runtime name: %s", hc.Runtime))
 		}
 	}
-	switch hc.RestartPolicy.Name {
-	case "", "no", "always", "unless-stopped", "on-failure":
-	default:
-		return errdefs.Invalid(fmt.Errorf("invalid restart policy '%s'", hc.RestartPolicy.Name))
+	if err := container.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
+		return errdefs.Invalid(err)
 	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.Invalid(fmt.Errorf("can't create 'AutoRemove' container with restart policy"))

@@ -111,6 +111,44 @@ func TestDuplicateContainerName(t *testing.T) {
 	})
 }
 
+// TestCreateRefusesBadConfig: what dockerd refuses at create, with its
+// words, through both CLIs (exit 125) and the API (400), leaving nothing.
+func TestCreateRefusesBadConfig(t *testing.T) {
+	d := sharedDaemon(t)
+	eachClient(t, d, func(t *testing.T, c *client) {
+		before := containerSet(c)
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"-w", "rel", "busybox", "pwd"}, "the working directory 'rel' is invalid, it needs to be an absolute path"},
+			{[]string{"--stop-signal", "NOPE", "busybox", "true"}, "Invalid signal: NOPE"},
+		} {
+			r := c.expectExit(125, append([]string{"run", "--rm"}, tc.args...)...)
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("run %s: want %q in %s", strings.Join(tc.args, " "), tc.want, r)
+			}
+		}
+		if after := containerSet(c); after != before {
+			t.Errorf("a refused run left a container:\nbefore: %s\nafter:  %s", before, after)
+		}
+	})
+	for _, tc := range []struct{ body, want string }{
+		{`{"Image":"busybox","Cmd":["true"],"Healthcheck":{"Test":["CMD","true"],"Interval":1000}}`, "Interval in Healthcheck cannot be less than 1ms"},
+		{`{"Image":"busybox","Cmd":["true"],"Healthcheck":{"Test":["CMD","true"],"Retries":-1}}`, "Retries in Healthcheck cannot be negative"},
+		{`{"Image":"busybox","Cmd":["true"],"HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}}`, "invalid restart policy: maximum retry count can only be used with 'on-failure'"},
+		{`{"Image":"busybox","Cmd":["true"],"HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}`, "invalid restart policy: unknown policy 'sometimes'"},
+	} {
+		status, _, body, err := d.api(http.MethodPost, "/containers/create", "application/json", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Errorf("POST /containers/create %s: %d %s, want 400 with %q", tc.body, status, body, tc.want)
+		}
+	}
+}
+
 // escapeTarget is a directory outside every root that a malicious archive
 // tries to write into; the test fails if anything appears in it.
 func escapeTarget(t *testing.T) string {

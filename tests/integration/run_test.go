@@ -92,6 +92,7 @@ func TestRunOptions(t *testing.T) {
 		{"--hostname", nil, []string{"--hostname", "it-host", "busybox", "hostname"}, equals("it-host\n")},
 		{"--hostname in /etc/hostname", nil, []string{"--hostname", "it-host", "busybox", "cat", "/etc/hostname"}, equals("it-host\n")},
 		{"--entrypoint", nil, []string{"--entrypoint", "echo", "busybox", "hi", "there"}, equals("hi there\n")},
+		{"--entrypoint \"\" clears it", nil, []string{"--entrypoint", "", "busybox", "echo", "hi"}, equals("hi\n")},
 		{"--init runs docker-init as PID 1", nil, []string{"--init", "busybox", "ps", "-o", "pid,args"}, pid1Matches(`docker-init`)},
 		{"no --init: the command is PID 1", nil, []string{"busybox", "ps", "-o", "pid,args"}, pid1Matches(`^ps -o pid,args$`)},
 		{"--network none: loopback only", nil, []string{"--network", "none", "busybox", "cat", "/proc/net/dev"}, ifaces("lo")},
