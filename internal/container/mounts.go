@@ -334,8 +334,13 @@ func (s *Service) planMounts(c *Container) ([]MountPoint, error) {
 	var out []MountPoint
 	tmpfs := map[string]bool{}
 	for d := range hc.Tmpfs {
-		if err := checkTarget(mount.TypeTmpfs, d); err != nil {
-			return nil, errdefs.Invalid(err)
+		// dockerd checks --tmpfs targets on their own: its words come
+		// without --mount's preamble.
+		switch {
+		case path.Clean(d) == "/":
+			return nil, errdefs.Invalid(errTargetIsRoot)
+		case !path.IsAbs(d):
+			return nil, errdefs.Invalid(fmt.Errorf("invalid mount path: '%s' mount path must be absolute", d))
 		}
 		tmpfs[path.Clean(d)] = true
 	}

@@ -123,6 +123,7 @@ func TestCreateRefusesBadConfig(t *testing.T) {
 		}{
 			{[]string{"-w", "rel", "busybox", "pwd"}, "the working directory 'rel' is invalid, it needs to be an absolute path"},
 			{[]string{"--stop-signal", "NOPE", "busybox", "true"}, "Invalid signal: NOPE"},
+			{[]string{"--tmpfs", "rel", "busybox", "true"}, "Error response from daemon: invalid mount path: 'rel' mount path must be absolute"},
 		} {
 			r := c.expectExit(125, append([]string{"run", "--rm"}, tc.args...)...)
 			if !strings.Contains(r.stderr, tc.want) {

@@ -103,6 +103,10 @@ func TestLogsFollow(t *testing.T) {
 		if got := c.ok("logs", "--tail", "1", name); got != "after\n" {
 			t.Errorf("logs --tail 1 printed %q", got)
 		}
+		// dockerd takes a tail that is not a number for all of the log.
+		if got := c.ok("logs", "--tail", "abc", name); got != "before\nafter\n" {
+			t.Errorf("logs --tail abc printed %q, want all of it", got)
+		}
 	})
 }
 

@@ -153,10 +153,8 @@ func parse(flags *pflag.FlagSet, o *containerOptions, image string, args []strin
 
 	tmpfs := map[string]string{}
 	for _, t := range o.tmpfs.GetSlice() {
+		// The daemon checks the target, as the Docker CLI leaves it to.
 		dst, options, _ := strings.Cut(t, ":")
-		if !path.IsAbs(dst) {
-			return nil, fmt.Errorf("invalid mount path for tmpfs: %s", dst)
-		}
 		tmpfs[dst] = options
 	}
 	if len(tmpfs) == 0 {

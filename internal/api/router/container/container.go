@@ -227,11 +227,8 @@ func (rt *Router) logs(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		Follow: server.BoolValue(r, "follow"), Timestamps: server.BoolValue(r, "timestamps"),
 		Details: server.BoolValue(r, "details"), Tail: -1,
 	}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			return errdefs.Invalid(fmt.Errorf("invalid value for tail: %q", t))
-		}
+	// dockerd reads a tail that is not a number as "all".
+	if n, err := strconv.Atoi(q.Get("tail")); err == nil {
 		opts.Tail = n
 	}
 	var err error
