@@ -183,6 +183,9 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 	if err := container.ValidateRestartPolicy(hc.RestartPolicy); err != nil {
 		return errdefs.Invalid(err)
 	}
+	if err := runtime.CheckCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
+		return err
+	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.Invalid(fmt.Errorf("can't create 'AutoRemove' container with restart policy"))
 	}

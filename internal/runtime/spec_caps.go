@@ -74,6 +74,19 @@ func HostCapabilities() ([]string, error) {
 	return nil, errors.New("read capability bounding set: no CapBnd line in /proc/self/status")
 }
 
+// CheckCapabilities refuses a --cap-add or --cap-drop list naming a
+// capability Linux does not have, as dockerd does when a container is
+// created; what is the host's to grant is seen at start.
+func CheckCapabilities(add, drop []string) error {
+	if _, err := normalizeCapabilities(add, nil); err != nil {
+		return errdefs.Invalid(fmt.Errorf("invalid CapAdd: %w", err))
+	}
+	if _, err := normalizeCapabilities(drop, nil); err != nil {
+		return errdefs.Invalid(fmt.Errorf("invalid CapDrop: %w", err))
+	}
+	return nil
+}
+
 // normalizeCapabilities upper-cases names and adds the CAP_ prefix, keeping
 // the "ALL" magic value, as Docker's NormalizeLegacyCapabilities does. An
 // unknown name, or (when host is not nil) one the host cannot grant, is an

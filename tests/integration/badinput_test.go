@@ -123,12 +123,17 @@ func TestCreateRefusesBadConfig(t *testing.T) {
 		}{
 			{[]string{"-w", "rel", "busybox", "pwd"}, "the working directory 'rel' is invalid, it needs to be an absolute path"},
 			{[]string{"--stop-signal", "NOPE", "busybox", "true"}, "Invalid signal: NOPE"},
+			{[]string{"--cap-add", "NOPE", "busybox", "true"}, `invalid CapAdd: unknown capability: "CAP_NOPE"`},
+			{[]string{"--cap-drop", "nope", "busybox", "true"}, `invalid CapDrop: unknown capability: "CAP_NOPE"`},
 			{[]string{"--tmpfs", "rel", "busybox", "true"}, "Error response from daemon: invalid mount path: 'rel' mount path must be absolute"},
 		} {
 			r := c.expectExit(125, append([]string{"run", "--rm"}, tc.args...)...)
 			if !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("run %s: want %q in %s", strings.Join(tc.args, " "), tc.want, r)
 			}
+		}
+		if r := c.expectExit(1, "create", "--cap-add", "NOPE", "busybox", "true"); !strings.Contains(r.stderr, "invalid CapAdd") {
+			t.Errorf("create --cap-add NOPE: want invalid CapAdd in %s", r)
 		}
 		if after := containerSet(c); after != before {
 			t.Errorf("a refused run left a container:\nbefore: %s\nafter:  %s", before, after)

@@ -87,7 +87,9 @@ func runCreate(ctx context.Context, cli *command.Cli, cmd *cobra.Command, o *cre
 	}
 	id, err := createContainer(ctx, cli, cfg, o)
 	if err != nil {
-		return fail(err)
+		// The daemon's refusal, as the Docker CLI prints it: exit status
+		// 1 and no help line (`run` says 125).
+		return cli.DescribeError(err)
 	}
 	fmt.Fprintln(cli.Out(), id)
 	return nil
