@@ -186,6 +186,9 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 	if err := runtime.CheckCapabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return err
 	}
+	if err := s.checkLinks(hc); err != nil {
+		return err
+	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.Invalid(fmt.Errorf("can't create 'AutoRemove' container with restart policy"))
 	}
@@ -202,6 +205,40 @@ func (s *Service) validateHostConfig(hc *container.HostConfig) error {
 		case nm == "", nm == "default", nm == "bridge", nm == "none", nm == "host":
 		default:
 			return errdefs.NotFound(fmt.Errorf("network %s not found", nm))
+		}
+	}
+	return nil
+}
+
+// checkLinks refuses, as dockerd does at create, a --link to a container
+// that does not exist or that shares the host's network. On a user-defined
+// network a link is only an alias, and nothing is checked.
+func (s *Service) checkLinks(hc *container.HostConfig) error {
+	if hc.NetworkMode.IsUserDefined() {
+		return nil
+	}
+	for _, l := range hc.Links {
+		name, _, _ := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		if name == "" {
+			return errdefs.Invalid(fmt.Errorf("bad format for links: %s", l))
+		}
+		// A container in another's network namespace links to that one.
+		for range 16 {
+			other, err := s.store.get(name)
+			if err != nil {
+				return errdefs.Invalid(fmt.Errorf("could not get container for %s: %s", name, err))
+			}
+			other.mu.Lock()
+			mode := other.HostConfig.NetworkMode
+			other.mu.Unlock()
+			if mode.IsHost() {
+				return errdefs.Invalid(errors.New("conflicting options: host type networking can't be used with links. This would result in undefined behavior"))
+			}
+			if !mode.IsContainer() {
+				break
+			}
+			name = mode.ConnectedContainer()
 		}
 	}
 	return nil

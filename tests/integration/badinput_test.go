@@ -125,6 +125,7 @@ func TestCreateRefusesBadConfig(t *testing.T) {
 			{[]string{"--stop-signal", "NOPE", "busybox", "true"}, "Invalid signal: NOPE"},
 			{[]string{"--cap-add", "NOPE", "busybox", "true"}, `invalid CapAdd: unknown capability: "CAP_NOPE"`},
 			{[]string{"--cap-drop", "nope", "busybox", "true"}, `invalid CapDrop: unknown capability: "CAP_NOPE"`},
+			{[]string{"--link", "it-nonexistent:db", "busybox", "true"}, "could not get container for it-nonexistent: No such container: it-nonexistent"},
 			{[]string{"--tmpfs", "rel", "busybox", "true"}, "Error response from daemon: invalid mount path: 'rel' mount path must be absolute"},
 		} {
 			r := c.expectExit(125, append([]string{"run", "--rm"}, tc.args...)...)
