@@ -90,6 +90,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Container, []
 		}
 	}
 	s.applyDefaults(c)
+	if err := checkLogConfig(c.HostConfig.LogConfig); err != nil {
+		return nil, nil, err
+	}
 	if c.Networks, err = s.resolveNetworks(c.HostConfig, req.Networking); err != nil { // network.go
 		return nil, nil, err
 	}

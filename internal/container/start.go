@@ -159,7 +159,13 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		StdinOnce:   c.Config.StdinOnce,
 		CgroupPath:  "/" + s.cfg.CgroupParent + "/" + c.ID,
 	}
-	cfg.LogMaxSize, cfg.LogMaxFiles = logRotation(c.HostConfig.LogConfig.Config)
+	if logPath != "" {
+		var err error
+		cfg.LogMaxSize, cfg.LogMaxFiles, err = logRotation(c.HostConfig.LogConfig.Config)
+		if err != nil {
+			logErrs = errors.Join(logErrs, errdefs.Invalid(fmt.Errorf("failed to initialize logging driver: %w", err)))
+		}
+	}
 	if rt.Sealed != nil {
 		f, err := rt.Sealed.File()
 		logErr(s.log, "sealed runtime binary", err, "runtime", rt.Path)
@@ -400,23 +406,6 @@ func (s *Service) LogPath(c *Container) string {
 	defer c.mu.Unlock()
 	p, _ := s.logPath(c)
 	return p
-}
-
-// logRotation reads max-size and max-file from log options.
-func logRotation(opts map[string]string) (int64, int) {
-	var size int64
-	files := 1
-	if v := opts["max-size"]; v != "" {
-		if n, err := parseSize(v); err == nil {
-			size = n
-		}
-	}
-	if v := opts["max-file"]; v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			files = n
-		}
-	}
-	return size, files
 }
 
 // withEnv is cfg with extra environment variables after its own (the

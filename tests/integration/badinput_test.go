@@ -126,6 +126,9 @@ func TestCreateRefusesBadConfig(t *testing.T) {
 			{[]string{"--cap-add", "NOPE", "busybox", "true"}, `invalid CapAdd: unknown capability: "CAP_NOPE"`},
 			{[]string{"--cap-drop", "nope", "busybox", "true"}, `invalid CapDrop: unknown capability: "CAP_NOPE"`},
 			{[]string{"--link", "it-nonexistent:db", "busybox", "true"}, "could not get container for it-nonexistent: No such container: it-nonexistent"},
+			{[]string{"--log-driver", "bogus", "busybox", "true"}, `error looking up logging plugin bogus: plugin "bogus" not found`},
+			{[]string{"--log-opt", "bogus=1", "busybox", "true"}, "unknown log opt 'bogus' for json-file log driver"},
+			{[]string{"--log-opt", "max-size=bogus", "busybox", "true"}, "failed to initialize logging driver: invalid size: 'bogus'"},
 			{[]string{"--tmpfs", "rel", "busybox", "true"}, "Error response from daemon: invalid mount path: 'rel' mount path must be absolute"},
 		} {
 			r := c.expectExit(125, append([]string{"run", "--rm"}, tc.args...)...)

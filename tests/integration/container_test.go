@@ -2,7 +2,11 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -336,4 +340,54 @@ func startAll(t *testing.T, c *client, names []string, script string) []string {
 		ids = append(ids, c.okTrim("run", "-d", "--name", n, "busybox", "sh", "-c", script))
 	}
 	return ids
+}
+
+// TestLogRotation: json-file's max-size (decimal units, as dockerd reads
+// them: 10k is 10,000 bytes, not 10,240) and max-file bound the log on
+// disk, and logs reads across the kept files in order.
+func TestLogRotation(t *testing.T) {
+	d := sharedDaemon(t)
+	c := d.client(t, "docker")
+	name := c.uniqueName("rotate")
+	c.ok("run", "--name", name, "--log-opt", "max-size=10k", "--log-opt", "max-file=3",
+		"busybox", "sh", "-c", "i=0; while [ $i -lt 1000 ]; do echo line-$i; i=$((i+1)); done")
+	logPath := c.inspect("{{.LogPath}}", name)
+	files, _ := filepath.Glob(logPath + "*")
+	sort.Strings(files)
+	want := []string{logPath, logPath + ".1", logPath + ".2"}
+	if !slices.Equal(files, want) {
+		t.Fatalf("log files %v, want %v", files, want)
+	}
+	// A file is rotated once a write takes it to 10,000 bytes or more: a
+	// rotated file holds less than that plus its longest entry.
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		longest := 0
+		for _, l := range strings.SplitAfter(string(data), "\n") {
+			longest = max(longest, len(l))
+		}
+		rotated := f != logPath
+		if n := len(data); n >= 10000+longest || (rotated && n < 10000) {
+			t.Errorf("%s: %d bytes (longest entry %d), want %s10,000 + %d", f, n, longest, map[bool]string{true: "10,000 to ", false: "under "}[rotated], longest)
+		}
+	}
+	out := lines(c.ok("logs", name))
+	if len(out) == 0 || out[len(out)-1] != "line-999" {
+		t.Fatalf("logs ends with %q, want line-999", out[max(0, len(out)-1):])
+	}
+	first, err := strconv.Atoi(strings.TrimPrefix(out[0], "line-"))
+	if err != nil {
+		t.Fatalf("logs starts with %q", out[0])
+	}
+	for i, l := range out {
+		if l != "line-"+strconv.Itoa(first+i) {
+			t.Fatalf("logs line %d is %q, want line-%d: the kept files are not read in order", i, l, first+i)
+		}
+	}
+	if first == 0 {
+		t.Errorf("logs starts at line-0: nothing was rotated away")
+	}
 }
