@@ -226,7 +226,9 @@ func (s *Service) checkLinks(hc *container.HostConfig) error {
 		if name == "" {
 			return errdefs.Invalid(fmt.Errorf("bad format for links: %s", l))
 		}
-		// A container in another's network namespace links to that one.
+		// A container in another's network namespace links to that one;
+		// such a chain is followed 16 deep at most (a cycle cannot be made
+		// through create, but a record could hold one).
 		for range 16 {
 			other, err := s.store.get(name)
 			if err != nil {
