@@ -164,13 +164,26 @@ func matchNetwork(vals []string, c *Container) bool {
 	return false
 }
 
+// listCommand is the COMMAND column as dockerd writes it: the path, then
+// the arguments, each one holding a space between single quotes.
+func listCommand(path string, args []string) string {
+	cmd := path
+	for _, a := range args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		cmd += " " + a
+	}
+	return cmd
+}
+
 func (s *Service) summary(ctx context.Context, c *Container, size bool) container.Summary {
 	sum := container.Summary{
 		ID:      c.ID,
 		Names:   []string{c.Name},
 		Image:   c.Config.Image,
 		ImageID: c.ImageID,
-		Command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " ")),
+		Command: listCommand(c.Path, c.Args),
 		Created: c.Created.Unix(),
 		Ports:   portSummaries(c.Config, c.Ports), // network.go
 		Labels:  c.Config.Labels,

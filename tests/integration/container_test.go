@@ -78,6 +78,12 @@ func TestRunDetachedShowsInPs(t *testing.T) {
 		if want := id + " " + name + " busybox running"; got != want {
 			t.Errorf("ps --format: got %q, want %q", got, want)
 		}
+		// dockerd quotes an argument that holds a space; the CLI quotes
+		// the whole command.
+		cmd := c.okTrim("ps", "--no-trunc", "--filter", "id="+id, "--format", "{{.Command}}")
+		if want := strconv.Quote("sh -c '" + idleScript + "'"); cmd != want {
+			t.Errorf("ps COMMAND: got %s, want %s", cmd, want)
+		}
 		if ids := c.ok("ps", "-q"); !strings.Contains(ids, id[:12]+"\n") {
 			t.Errorf("ps -q lacks %s:\n%s", id[:12], ids)
 		}
