@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/moby/moby/api/types/container"
@@ -64,15 +65,14 @@ func (s *Service) ExecCreate(ctx context.Context, ref string, req container.Exec
 	return e.ID, nil
 }
 
+// execCommand is how an exec's events name its command, as dockerd
+// writes it: the entrypoint, a space, then the arguments ("true " for a
+// lone `true`).
 func execCommand(cmd []string) string {
-	out := ""
-	for i, a := range cmd {
-		if i > 0 {
-			out += " "
-		}
-		out += a
+	if len(cmd) == 0 {
+		return " "
 	}
-	return out
+	return cmd[0] + " " + strings.Join(cmd[1:], " ")
 }
 
 // ExecGet finds an exec by ID.

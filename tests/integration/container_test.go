@@ -181,6 +181,15 @@ func TestExecInteractiveThroughPty(t *testing.T) {
 		if got := c.ok("exec", "-e", "X=1", "-w", "/tmp", name, "sh", "-c", "echo $X $(pwd)"); got != "1 /tmp\n" {
 			t.Errorf("exec -e -w printed %q", got)
 		}
+		// An exec's events name its command as dockerd does: entrypoint,
+		// a space, the arguments ("true " for a lone true).
+		since := time.Now()
+		c.ok("exec", name, "true")
+		evs := c.ok("events", "--since", unixNano(since), "--until", unixNano(time.Now()), "--filter", "container="+name,
+			"--filter", "event=exec_start", "--format", "{{json .Action}}")
+		if !slices.Contains(lines(evs), `"exec_start: true "`) {
+			t.Errorf("events of exec true: want %q among %q", "exec_start: true ", evs)
+		}
 		// Exit codes of an exec that cannot run, as dockerd records them:
 		// 127 not found, 126 not executable, and 126 for a user that does
 		// not exist, found before the runtime is asked.
