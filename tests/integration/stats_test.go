@@ -236,9 +236,27 @@ func TestStatsAPI(t *testing.T) {
 		if _, ok := s.MemoryStats.Stats["total_inactive_file"]; !ok || s.BlkioStats.IoServicedRecursive == nil {
 			t.Errorf("v1: memory stats %v, blkio %+v", s.MemoryStats.Stats, s.BlkioStats)
 		}
-		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids/berth", id, "pids.current"))
-		if err != nil || strings.TrimSpace(string(b)) != fmt.Sprint(s.PidsStats.Current) {
-			t.Errorf("pids %d, pids.current %q %v", s.PidsStats.Current, b, err)
+		// The script forks (its pipeline, then sleep): compare a sample
+		// with the file only while the count holds still around it.
+		pidsFile := filepath.Join("/sys/fs/cgroup/pids/berth", id, "pids.current")
+		readPids := func() string {
+			b, err := os.ReadFile(pidsFile)
+			if err != nil {
+				t.Fatalf("pids.current: %v", err)
+			}
+			return strings.TrimSpace(string(b))
+		}
+		var last string
+		if !pollUntil(time.Now().Add(10*time.Second), func() bool {
+			before := readPids()
+			got := get("/containers/" + name + "/stats?stream=false&one-shot=true").PidsStats.Current
+			if after := readPids(); before != after {
+				return false
+			}
+			last = fmt.Sprintf("pids %d, pids.current %s", got, before)
+			return fmt.Sprint(got) == before
+		}) {
+			t.Errorf("stats' pids never matched pids.current while it held still: %s", last)
 		}
 	}
 
