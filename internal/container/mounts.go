@@ -336,11 +336,12 @@ func (s *Service) planMounts(c *Container) ([]MountPoint, error) {
 	for d := range hc.Tmpfs {
 		// dockerd checks --tmpfs targets on their own: its words come
 		// without --mount's preamble.
-		switch {
-		case path.Clean(d) == "/":
-			return nil, errdefs.Invalid(errTargetIsRoot)
-		case !path.IsAbs(d):
-			return nil, errdefs.Invalid(fmt.Errorf("invalid mount path: '%s' mount path must be absolute", d))
+		if err := checkTarget(mount.TypeTmpfs, d); err != nil {
+			var mc mountConfigError
+			if errors.As(err, &mc) {
+				err = mc.err
+			}
+			return nil, errdefs.Invalid(err)
 		}
 		tmpfs[path.Clean(d)] = true
 	}

@@ -105,18 +105,25 @@ func (s *Service) reconnect(ctx context.Context, c *Container, socket string) {
 		s.handleExit(c, s.readExitFile(c.ID, err), exited)
 		return
 	}
+	// Only a record that predates the start needs what the start gave
+	// (below); restore does not change a container's state under us.
+	c.mu.Lock()
+	unsaved := !c.State.Running()
+	c.mu.Unlock()
 	var sandbox *bnet.AttachResult
-	if s.cfg.Networks != nil {
-		sandbox, _ = s.cfg.Networks.Sandbox(c.ID)
-	}
-	started, err := processStartTime(sh.Pid())
-	if err != nil {
-		started = time.Now()
+	started := time.Now()
+	if unsaved {
+		if s.cfg.Networks != nil {
+			sandbox, _ = s.cfg.Networks.Sandbox(c.ID)
+		}
+		if t, err := processStartTime(sh.Pid()); err == nil {
+			started = t
+		}
 	}
 	c.mu.Lock()
 	c.shim = sh
 	c.ShimSocket = socket
-	if !c.State.Running() {
+	if unsaved {
 		// The record predates the start (its save was lost with berthd):
 		// what the start gave the container comes from its process, its
 		// shim, and the network service, which saved its sandbox before
